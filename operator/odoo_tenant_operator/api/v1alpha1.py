@@ -1,0 +1,350 @@
+"""Pydantic models of the OdooTenant custom resource, version v1alpha1.
+
+These models are the one source of truth for the resource's fields: the CRD in crds/ is
+generated from them (api/crd.py), and the operator validates every spec into them before
+building anything. Field names are the CRD's camelCase names. CEL rules that the API server
+enforces at `kubectl apply` time live next to the field they guard, under `cel(...)`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+GROUP = "hosting.odoo-operator.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "OdooTenant"
+PLURAL = "odootenants"
+
+# Pod Security Standards are versioned with Kubernetes; pinning makes a cluster upgrade an
+# explicit decision instead of a silent change of what "restricted" means.
+DEFAULT_POD_SECURITY_VERSION = "v1.37"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_QUANTITY = re.compile(
+    r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$"
+)
+
+
+def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
+    """One x-kubernetes-validations entry: a CEL rule and the message a person reads."""
+    return {"rule": rule, "message": message, **extra}
+
+
+def _schema(*rules: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = dict(extra)
+    if rules:
+        schema["x-kubernetes-validations"] = list(rules)
+    return schema
+
+
+QUANTITY_RULE = cel("isQuantity(self)", "must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
+CIDR_RULE = cel("isCIDR(self)", "must be a CIDR block such as 203.0.113.0/24 or 2001:db8::/32")
+
+
+# An empty default on an optional object lets the API server fill in the object's own defaults,
+# so `kubectl get -o yaml` shows the effective policy even when the manifest omits it.
+_OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
+
+
+def is_quantity(value: str) -> bool:
+    return bool(_QUANTITY.match(value))
+
+
+class _Model(BaseModel):
+    # Unknown fields are pruned by the API server already; ignoring them here keeps an older
+    # operator working against a newer CRD during a rolling upgrade.
+    model_config = ConfigDict(extra="ignore", frozen=True, use_enum_values=True)
+
+
+class Tier(StrEnum):
+    shared = "shared"
+    dedicated = "dedicated"
+
+
+class DeletionPolicy(StrEnum):
+    Retain = "Retain"
+    Delete = "Delete"
+
+
+class PodSecurityLevel(StrEnum):
+    restricted = "restricted"
+    baseline = "baseline"
+
+
+class PodSecurity(_Model):
+    """Pod Security admission for the tenant namespace: the level is enforced, audited and warned."""
+
+    level: PodSecurityLevel = Field(
+        PodSecurityLevel.restricted,
+        description="Pod Security Standard enforced in the namespace: restricted (default) or baseline. "
+        "privileged is never allowed for a tenant.",
+        json_schema_extra=_schema(
+            cel(
+                "self != 'privileged'",
+                "privileged Pod Security is never allowed for a tenant namespace; use restricted or baseline",
+            )
+        ),
+    )
+    version: str = Field(
+        DEFAULT_POD_SECURITY_VERSION,
+        description="Pod Security Standards version the labels pin, such as v1.37, or latest.",
+        json_schema_extra=_schema(
+            cel(
+                "self == 'latest' || self.matches('^v1\\\\.[0-9]+$')",
+                "must be latest or a Kubernetes minor version such as v1.37",
+            ),
+            maxLength=16,
+        ),
+    )
+
+
+class DataService(_Model):
+    """A data service the tenant's pods may reach: by CIDR (managed service) or by pod labels."""
+
+    cidr: str | None = Field(
+        None,
+        description="CIDR of a service outside the cluster, such as a managed PostgreSQL.",
+        json_schema_extra=_schema(CIDR_RULE, maxLength=64),
+    )
+    podLabels: dict[str, str] | None = Field(
+        None,
+        description="Labels of the service's pods inside the cluster.",
+        json_schema_extra=_schema(maxProperties=16),
+    )
+    namespace: str | None = Field(
+        None,
+        description="Namespace of the pods selected by podLabels; defaults to the tenant namespace.",
+        json_schema_extra=_schema(maxLength=63),
+    )
+    port: int = Field(description="TCP port of the service.", ge=1, le=65535)
+
+
+class EgressRule(_Model):
+    """Egress to an external integration such as a payment or shipping provider."""
+
+    name: str = Field(
+        description="What the integration is, for people reading the policy (payments, shipping, ...).",
+        json_schema_extra=_schema(
+            cel(f"self.matches('{DNS_LABEL}')", "must be a DNS label: lowercase letters, digits and '-'"),
+            maxLength=40,
+        ),
+    )
+    cidr: str = Field(
+        description="Destination CIDR block.",
+        json_schema_extra=_schema(CIDR_RULE, maxLength=64),
+    )
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=lambda: [443],
+        description="Destination TCP ports (default 443).",
+        json_schema_extra=_schema(maxItems=16),
+    )
+
+
+class NetworkPolicySpec(_Model):
+    """Network posture: everything is denied in and out except what is listed here, plus DNS."""
+
+    ingressControllerNamespace: str = Field(
+        "traefik",
+        description="Namespace of the ingress controller allowed to reach Odoo on ports 8069 and 8072.",
+        json_schema_extra=_schema(maxLength=63),
+    )
+    postgres: DataService | None = Field(
+        None,
+        description="The tenant's PostgreSQL server, reachable from the namespace.",
+        json_schema_extra=_schema(
+            cel("has(self.cidr) != has(self.podLabels)", "set exactly one of cidr or podLabels")
+        ),
+    )
+    redis: DataService | None = Field(
+        None,
+        description="The tenant's Redis server, reachable from the namespace.",
+        json_schema_extra=_schema(
+            cel("has(self.cidr) != has(self.podLabels)", "set exactly one of cidr or podLabels")
+        ),
+    )
+    egress: list[EgressRule] = Field(
+        default_factory=list,
+        description="Extra egress destinations for payment, shipping and other integrations.",
+        json_schema_extra=_schema(
+            cel("self.all(a, self.exists_one(b, a.name == b.name))", "egress names must be unique"),
+            maxItems=32,
+        ),
+    )
+
+
+def _quantity_field(default: str, description: str) -> Any:
+    return Field(default, description=description, json_schema_extra=_schema(QUANTITY_RULE, maxLength=32))
+
+
+class Quota(_Model):
+    """Namespace ResourceQuota: the most the tenant can request in total."""
+
+    cpu: str = _quantity_field("4", "Total CPU requests and limits, such as 4 or 3500m.")
+    memory: str = _quantity_field("8Gi", "Total memory requests and limits, such as 8Gi.")
+    storage: str = _quantity_field("50Gi", "Total storage requested by PersistentVolumeClaims.")
+    pods: int = Field(30, description="Most pods the namespace may hold.", ge=1, le=10000)
+    persistentVolumeClaims: int = Field(10, description="Most PersistentVolumeClaims.", ge=0, le=1000)
+
+    @field_validator("cpu", "memory", "storage")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        if not is_quantity(value):
+            raise ValueError(f"{value!r} is not a Kubernetes quantity")
+        return value
+
+
+class Limits(_Model):
+    """Namespace LimitRange: per-container defaults and ceilings."""
+
+    defaultCpu: str = _quantity_field("500m", "CPU limit of a container that sets none.")
+    defaultMemory: str = _quantity_field("1Gi", "Memory limit of a container that sets none.")
+    defaultRequestCpu: str = _quantity_field("100m", "CPU request of a container that sets none.")
+    defaultRequestMemory: str = _quantity_field("256Mi", "Memory request of a container that sets none.")
+    maxCpu: str = _quantity_field("2", "Largest CPU limit one container may set.")
+    maxMemory: str = _quantity_field("4Gi", "Largest memory limit one container may set.")
+
+    @field_validator("*")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        if not is_quantity(value):
+            raise ValueError(f"{value!r} is not a Kubernetes quantity")
+        return value
+
+
+class Isolation(_Model):
+    """Where the tenant lives and how it is fenced off from everything else."""
+
+    namespace: str = Field(
+        description="Namespace created for the tenant. Immutable; must not be default or kube-*.",
+        json_schema_extra=_schema(
+            cel(
+                f"self.matches('{DNS_LABEL}')",
+                "must be a valid DNS label: lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit",
+            ),
+            cel(
+                "self != 'default' && !self.startsWith('kube-')",
+                "must not be a system namespace (default or kube-*)",
+            ),
+            cel("self == oldSelf", "is immutable: create a new tenant to move it"),
+            maxLength=63,
+        ),
+    )
+    podSecurity: PodSecurity = Field(
+        default_factory=PodSecurity, description=PodSecurity.__doc__, json_schema_extra=_OBJECT_DEFAULT
+    )
+    networkPolicy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description=NetworkPolicySpec.__doc__,
+        json_schema_extra=_OBJECT_DEFAULT,
+    )
+    quota: Quota = Field(default_factory=Quota, description=Quota.__doc__, json_schema_extra=_OBJECT_DEFAULT)
+    limits: Limits = Field(
+        default_factory=Limits, description=Limits.__doc__, json_schema_extra=_OBJECT_DEFAULT
+    )
+    nodePool: str | None = Field(
+        None,
+        description="Dedicated tier only: node pool (value of the node label "
+        "hosting.odoo-operator.io/pool) the namespace's pods are pinned to.",
+        json_schema_extra=_schema(
+            cel(f"self.matches('{DNS_LABEL}')", "must be a DNS label: lowercase letters, digits and '-'"),
+            maxLength=63,
+        ),
+    )
+
+
+class Access(_Model):
+    """Who administers the tenant. They get a role that cannot weaken the tenant's controls."""
+
+    adminUsers: list[Annotated[str, Field(max_length=253)]] = Field(
+        default_factory=list,
+        description="User names bound to the restricted tenant-admin role in the namespace.",
+        json_schema_extra=_schema(maxItems=64),
+    )
+    adminGroups: list[Annotated[str, Field(max_length=253)]] = Field(
+        default_factory=list,
+        description="Group names bound to the restricted tenant-admin role in the namespace.",
+        json_schema_extra=_schema(maxItems=64),
+    )
+
+
+class OdooTenantSpec(_Model):
+    """Desired isolation, access and lifecycle policy of one Odoo tenant."""
+
+    tier: Tier = Field(
+        description="shared: a tenant of the multi-tenant platform; dedicated: its own node pool.",
+    )
+    isolation: Isolation = Field(description=Isolation.__doc__)
+    access: Access = Field(
+        default_factory=Access, description=Access.__doc__, json_schema_extra=_OBJECT_DEFAULT
+    )
+    deletionPolicy: DeletionPolicy = Field(
+        DeletionPolicy.Retain,
+        description="Retain (default): deleting the tenant orphans its namespace and data. "
+        "Delete: the namespace and everything in it are garbage-collected.",
+    )
+
+
+SPEC_RULES = [
+    cel(
+        "self.tier == 'dedicated' ? has(self.isolation.nodePool) : !has(self.isolation.nodePool)",
+        "isolation.nodePool is required for tier dedicated and not allowed for tier shared",
+    ),
+]
+
+
+class ControlStatus(StrEnum):
+    Pass = "Pass"
+    Fail = "Fail"
+    Exempt = "Exempt"
+    Unknown = "Unknown"
+
+
+class Condition(_Model):
+    """A Kubernetes-convention condition."""
+
+    type: str = Field(description="Ready, Compliant or Degraded.")
+    status: str = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word a program can match.")
+    message: str = Field("", description="What a person should know or do.")
+    lastTransitionTime: datetime = Field(description="When status last changed.")
+    observedGeneration: int = Field(0, description="The spec generation this condition describes.")
+
+
+class ControlResult(_Model):
+    """The verdict on one control of the catalogue."""
+
+    id: str = Field(description="Control id from the catalogue, such as ISO-NETPOL-DENY.")
+    family: str = Field(description="isolation, access, backup or ingress.")
+    status: ControlStatus = Field(description="Pass, Fail, Exempt or Unknown.")
+    reason: str = Field(description="One CamelCase word a program can match.")
+    message: str = Field("", description="What was observed.")
+    lastTransitionTime: datetime = Field(description="When status last changed.")
+
+
+class OdooTenantStatus(_Model):
+    """Observed state of the tenant, written by the operator."""
+
+    observedGeneration: int | None = Field(None, description="The spec generation last reconciled.")
+    namespace: str | None = Field(None, description="The tenant's namespace.")
+    score: int | None = Field(
+        None, description="Share of applicable controls that pass, 0-100.", ge=0, le=100
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Compliant and Degraded, readable by kstatus and Argo CD.",
+        json_schema_extra=_schema(
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+        ),
+    )
+    controls: list[ControlResult] = Field(
+        default_factory=list,
+        description="One verdict per control of the catalogue.",
+        json_schema_extra=_schema(**{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"]}),
+    )

@@ -1,0 +1,250 @@
+"""Control verdicts and the tenant status, as pure functions of desired and observed state.
+
+Each `judge_*` takes what the builders declare and what the API server returned and says
+Pass, Fail or Exempt with a message a person can act on. `build_status` turns verdicts and
+reconcile problems into the status block, keeping lastTransitionTime when nothing changed so
+an unchanged tenant produces an identical status (and so no write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from odoo_tenant_operator.api import v1alpha1 as api
+from odoo_tenant_operator.controls.access import BROAD_CLUSTER_ROLES, TENANT_ADMIN_BINDING
+from odoo_tenant_operator.controls.common import (
+    NODE_SELECTOR_ANNOTATION,
+    TENANT_LABEL,
+    Manifest,
+    TenantRef,
+    describe_drift,
+    first_difference,
+    object_key,
+)
+from odoo_tenant_operator.controls.isolation import PSA_MODES
+
+Status = api.ControlStatus
+
+
+@dataclass(frozen=True)
+class Verdict:
+    id: str
+    family: str
+    status: Status
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that kept a reconcile step from finishing (reason is one CamelCase word)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the API server returned for one tenant's children (None: does not exist)."""
+
+    namespace: Manifest | None
+    network_policies: dict[str, Manifest] = field(default_factory=dict)
+    quota: Manifest | None = None
+    limit_range: Manifest | None = None
+    role_bindings: Sequence[Manifest] = ()
+    service_account: Manifest | None = None
+
+
+def _verdict(cid: str, family: str, failures: Sequence[str], ok: str, fail_reason: str) -> Verdict:
+    if failures:
+        return Verdict(cid, family, Status.Fail, fail_reason, "; ".join(failures))
+    return Verdict(cid, family, Status.Pass, "AsDeclared", ok)
+
+
+def _drift_messages(desired: Iterable[Manifest], observed: dict[str, Manifest]) -> list[str]:
+    out = []
+    for manifest in desired:
+        drift = describe_drift(manifest, observed.get(manifest["metadata"]["name"]))
+        if drift:
+            out.append(f"{object_key(manifest)} {drift}")
+    return out
+
+
+def judge_namespace(desired: Manifest, observed: Manifest | None, tenant: TenantRef) -> Verdict:
+    name = desired["metadata"]["name"]
+    failures = []
+    if observed is None:
+        failures.append(f"namespace {name} does not exist")
+    else:
+        labels = observed["metadata"].get("labels") or {}
+        if labels.get(TENANT_LABEL) != tenant.name:
+            failures.append(f"namespace {name} is not labelled {TENANT_LABEL}={tenant.name}")
+        owners = observed["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == tenant.uid for o in owners):
+            failures.append(f"namespace {name} is not owned by tenant {tenant.name}")
+    return _verdict("ISO-NS", "isolation", failures, f"namespace {name} exists, labelled and owned", "NamespaceNotOwned")
+
+
+def judge_pod_security(desired: Manifest, observed: Manifest | None) -> Verdict:
+    wanted = {k: v for k, v in desired["metadata"]["labels"].items() if k.startswith("pod-security.kubernetes.io/")}
+    labels = (observed or {}).get("metadata", {}).get("labels") or {}
+    failures = [
+        f"label {key} is {labels.get(key)!r}, want {value!r}"
+        for key, value in wanted.items()
+        if labels.get(key) != value
+    ]
+    level = wanted.get("pod-security.kubernetes.io/enforce")
+    modes = "/".join(PSA_MODES)
+    return _verdict("ISO-PSA", "isolation", failures, f"{modes} at {level}", "PodSecurityLabelsDrifted")
+
+
+def judge_default_deny(desired: Manifest, observed: dict[str, Manifest]) -> Verdict:
+    return _verdict(
+        "ISO-NETPOL-DENY", "isolation", _drift_messages([desired], observed),
+        "default-deny ingress and egress in place", "DefaultDenyMissing",
+    )  # fmt: skip
+
+
+def judge_allow_policies(desired: Sequence[Manifest], observed: dict[str, Manifest]) -> Verdict:
+    names = ", ".join(m["metadata"]["name"] for m in desired)
+    return _verdict(
+        "ISO-NETPOL-ALLOW", "isolation", _drift_messages(desired, observed),
+        f"allow policies match the spec ({names})", "AllowPoliciesDrifted",
+    )  # fmt: skip
+
+
+def judge_quota(
+    desired_quota: Manifest, desired_limits: Manifest, quota: Manifest | None, limit_range: Manifest | None
+) -> Verdict:
+    failures = []
+    for manifest, seen in ((desired_quota, quota), (desired_limits, limit_range)):
+        drift = describe_drift(manifest, seen)
+        if drift:
+            failures.append(f"{object_key(manifest)} {drift}")
+    return _verdict("ISO-QUOTA", "isolation", failures, "ResourceQuota and LimitRange match the spec", "QuotaDrifted")
+
+
+def judge_nodes(spec: api.OdooTenantSpec, observed: Manifest | None) -> Verdict:
+    if spec.tier != api.Tier.dedicated:
+        return Verdict("ISO-NODES", "isolation", Status.Exempt, "SharedTier", "shared tier runs on the shared pool")
+    want = f"{api.GROUP}/pool={spec.isolation.nodePool}"
+    have = ((observed or {}).get("metadata", {}).get("annotations") or {}).get(NODE_SELECTOR_ANNOTATION)
+    failures = [] if have == want else [f"namespace node selector is {have!r}, want {want!r}"]
+    return _verdict("ISO-NODES", "isolation", failures, f"pods pinned to node pool {spec.isolation.nodePool}",
+                    "NodePoolNotPinned")
+
+
+def _subject_key(subject: dict[str, Any]) -> tuple[str, str]:
+    return subject.get("kind", ""), subject.get("name", "")
+
+
+def judge_rbac(desired: Manifest, bindings: Sequence[Manifest]) -> Verdict:
+    failures = []
+    ours = next((b for b in bindings if b["metadata"]["name"] == TENANT_ADMIN_BINDING), None)
+    drift = describe_drift(desired, ours)
+    if drift:
+        failures.append(f"{object_key(desired)} {drift}")
+    admins = {_subject_key(s) for s in desired.get("subjects", [])}
+    for binding in bindings:
+        name = binding["metadata"]["name"]
+        if name == TENANT_ADMIN_BINDING:
+            continue
+        role = binding.get("roleRef", {}).get("name", "")
+        if role in BROAD_CLUSTER_ROLES:
+            failures.append(f"RoleBinding {name} grants {role} in the tenant namespace")
+        elif admins & {_subject_key(s) for s in binding.get("subjects") or []}:
+            failures.append(f"RoleBinding {name} grants tenant admins the extra role {role}")
+    return _verdict("IAM-RBAC", "access", failures, "tenant admins bound to the restricted role only", "RbacTooBroad")
+
+
+def judge_service_account(observed: Manifest | None, namespace: str) -> Verdict:
+    automount = (observed or {}).get("automountServiceAccountToken")
+    failures = [] if automount is False else [
+        f"default ServiceAccount in {namespace} automounts its token (automountServiceAccountToken={automount})"
+    ]
+    return _verdict("IAM-SA", "access", failures, "default ServiceAccount does not automount its token",
+                    "TokenAutomounted")
+
+
+def score(verdicts: Sequence[Verdict]) -> int:
+    applicable = [v for v in verdicts if v.status != Status.Exempt]
+    if not applicable:
+        return 100
+    passing = sum(1 for v in applicable if v.status == Status.Pass)
+    return round(100 * passing / len(applicable))
+
+
+def _timestamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _carry_transition(entry: dict[str, Any], previous: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    keep = previous is not None and previous.get("status") == entry["status"]
+    entry["lastTransitionTime"] = previous["lastTransitionTime"] if keep and previous else _timestamp(now)
+    return entry
+
+
+def build_conditions(
+    verdicts: Sequence[Verdict], problems: Sequence[Problem], generation: int
+) -> list[dict[str, Any]]:
+    """Ready, Compliant and Degraded without timestamps (build_status adds them)."""
+    failing = [v for v in verdicts if v.status == Status.Fail]
+    if problems:
+        ready = ("False", problems[0].reason, "; ".join(p.message for p in problems))
+    else:
+        ready = ("True", "Reconciled", "all children applied")
+    if failing:
+        compliant = ("False", "ControlsFailing", "; ".join(f"{v.id}: {v.message}" for v in failing))
+    elif problems:
+        compliant = ("Unknown", "NotReconciled", "controls cannot be judged until the tenant reconciles")
+    else:
+        compliant = ("True", "AllControlsPass", f"{len(verdicts)} controls pass or are exempt")
+    if problems or failing:
+        degraded = ("True", problems[0].reason if problems else "ControlsFailing",
+                    ready[2] if problems else compliant[2])
+    else:
+        degraded = ("False", "Healthy", "nothing is failing")
+    return [
+        {"type": kind, "status": s, "reason": r, "message": m, "observedGeneration": generation}
+        for kind, (s, r, m) in (("Ready", ready), ("Compliant", compliant), ("Degraded", degraded))
+    ]
+
+
+def build_status(
+    previous: dict[str, Any],
+    verdicts: Sequence[Verdict],
+    problems: Sequence[Problem],
+    *,
+    generation: int,
+    namespace: str,
+    now: datetime,
+) -> dict[str, Any]:
+    old_conditions = {c.get("type"): c for c in previous.get("conditions") or []}
+    old_controls = {c.get("id"): c for c in previous.get("controls") or []}
+    conditions = [
+        _carry_transition(c, old_conditions.get(c["type"]), now)
+        for c in build_conditions(verdicts, problems, generation)
+    ]
+    controls = [
+        _carry_transition(
+            {"id": v.id, "family": v.family, "status": str(v.status), "reason": v.reason, "message": v.message},
+            old_controls.get(v.id),
+            now,
+        )
+        for v in verdicts
+    ]
+    return {
+        "observedGeneration": generation,
+        "namespace": namespace,
+        "score": score(verdicts),
+        "conditions": conditions,
+        "controls": controls,
+    }
+
+
+def status_changed(previous: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when writing `new` would change anything in `previous`."""
+    return first_difference(new, previous) is not None
