@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from odoo_tenant_operator.api import v1alpha1 as api
 
@@ -58,7 +59,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def model_schema(model: type[api.BaseModel]) -> dict[str, Any]:
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(mode="validation")
     defs = raw.pop("$defs", {})
     return _structural(raw, defs)

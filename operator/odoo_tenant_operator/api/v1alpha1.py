@@ -26,9 +26,7 @@ PLURAL = "odootenants"
 DEFAULT_POD_SECURITY_VERSION = "v1.37"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_QUANTITY = re.compile(
-    r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$"
-)
+_QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$")
 
 
 def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -157,16 +155,12 @@ class NetworkPolicySpec(_Model):
     postgres: DataService | None = Field(
         None,
         description="The tenant's PostgreSQL server, reachable from the namespace.",
-        json_schema_extra=_schema(
-            cel("has(self.cidr) != has(self.podLabels)", "set exactly one of cidr or podLabels")
-        ),
+        json_schema_extra=_schema(cel("has(self.cidr) != has(self.podLabels)", "set exactly one of cidr or podLabels")),
     )
     redis: DataService | None = Field(
         None,
         description="The tenant's Redis server, reachable from the namespace.",
-        json_schema_extra=_schema(
-            cel("has(self.cidr) != has(self.podLabels)", "set exactly one of cidr or podLabels")
-        ),
+        json_schema_extra=_schema(cel("has(self.cidr) != has(self.podLabels)", "set exactly one of cidr or podLabels")),
     )
     egress: list[EgressRule] = Field(
         default_factory=list,
@@ -245,9 +239,7 @@ class Isolation(_Model):
         json_schema_extra=_OBJECT_DEFAULT,
     )
     quota: Quota = Field(default_factory=Quota, description=Quota.__doc__, json_schema_extra=_OBJECT_DEFAULT)
-    limits: Limits = Field(
-        default_factory=Limits, description=Limits.__doc__, json_schema_extra=_OBJECT_DEFAULT
-    )
+    limits: Limits = Field(default_factory=Limits, description=Limits.__doc__, json_schema_extra=_OBJECT_DEFAULT)
     nodePool: str | None = Field(
         None,
         description="Dedicated tier only: node pool (value of the node label "
@@ -281,9 +273,7 @@ class OdooTenantSpec(_Model):
         description="shared: a tenant of the multi-tenant platform; dedicated: its own node pool.",
     )
     isolation: Isolation = Field(description=Isolation.__doc__)
-    access: Access = Field(
-        default_factory=Access, description=Access.__doc__, json_schema_extra=_OBJECT_DEFAULT
-    )
+    access: Access = Field(default_factory=Access, description=Access.__doc__, json_schema_extra=_OBJECT_DEFAULT)
     deletionPolicy: DeletionPolicy = Field(
         DeletionPolicy.Retain,
         description="Retain (default): deleting the tenant orphans its namespace and data. "
@@ -333,15 +323,11 @@ class OdooTenantStatus(_Model):
 
     observedGeneration: int | None = Field(None, description="The spec generation last reconciled.")
     namespace: str | None = Field(None, description="The tenant's namespace.")
-    score: int | None = Field(
-        None, description="Share of applicable controls that pass, 0-100.", ge=0, le=100
-    )
+    score: int | None = Field(None, description="Share of applicable controls that pass, 0-100.", ge=0, le=100)
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, Compliant and Degraded, readable by kstatus and Argo CD.",
-        json_schema_extra=_schema(
-            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
-        ),
+        json_schema_extra=_schema(**{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}),
     )
     controls: list[ControlResult] = Field(
         default_factory=list,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from odoo_tenant_operator.api import v1alpha1 as api
 from odoo_tenant_operator.controls.common import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -17,7 +18,6 @@ from odoo_tenant_operator.controls.common import (
     TenantRef,
     child_metadata,
 )
-from odoo_tenant_operator.api import v1alpha1 as api
 
 TENANT_ADMIN_ROLE = "odoo-tenant-admin"
 TENANT_ADMIN_BINDING = "tenant-admins"
@@ -77,14 +77,16 @@ def build_tenant_admin_binding(spec: api.OdooTenantSpec, tenant: TenantRef, *, o
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": child_metadata(TENANT_ADMIN_BINDING, tenant, spec.isolation.namespace, owned=owned),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": TENANT_ADMIN_ROLE},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": TENANT_ADMIN_ROLE,
+        },
         "subjects": admin_subjects(spec),
     }
 
 
-def build_default_service_account(
-    spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: bool = True
-) -> Manifest:
+def build_default_service_account(spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: bool = True) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",

@@ -44,9 +44,7 @@ class TenantRef:
         }
 
 
-def child_metadata(
-    name: str, tenant: TenantRef, namespace: str | None = None, *, owned: bool = True
-) -> dict[str, Any]:
+def child_metadata(name: str, tenant: TenantRef, namespace: str | None = None, *, owned: bool = True) -> dict[str, Any]:
     """Metadata every child carries: our labels and, unless orphaned, the owner reference."""
     meta: dict[str, Any] = {
         "name": name,

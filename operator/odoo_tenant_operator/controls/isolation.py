@@ -148,8 +148,9 @@ def build_allow_policies(spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: 
                 {
                     "podSelector": {},
                     "policyTypes": ["Egress"],
-                    "egress": [{"to": [{"ipBlock": {"cidr": rule.cidr}}], "ports": _tcp(*rule.ports)}
-                               for rule in net.egress],
+                    "egress": [
+                        {"to": [{"ipBlock": {"cidr": rule.cidr}}], "ports": _tcp(*rule.ports)} for rule in net.egress
+                    ],
                 },
                 owned,
             )
@@ -188,7 +189,10 @@ def build_limit_range(spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: boo
                 {
                     "type": "Container",
                     "default": {"cpu": limits.defaultCpu, "memory": limits.defaultMemory},
-                    "defaultRequest": {"cpu": limits.defaultRequestCpu, "memory": limits.defaultRequestMemory},
+                    "defaultRequest": {
+                        "cpu": limits.defaultRequestCpu,
+                        "memory": limits.defaultRequestMemory,
+                    },
                     "max": {"cpu": limits.maxCpu, "memory": limits.maxMemory},
                 }
             ]

@@ -85,7 +85,9 @@ def judge_namespace(desired: Manifest, observed: Manifest | None, tenant: Tenant
         owners = observed["metadata"].get("ownerReferences") or []
         if not any(o.get("uid") == tenant.uid for o in owners):
             failures.append(f"namespace {name} is not owned by tenant {tenant.name}")
-    return _verdict("ISO-NS", "isolation", failures, f"namespace {name} exists, labelled and owned", "NamespaceNotOwned")
+    return _verdict(
+        "ISO-NS", "isolation", failures, f"namespace {name} exists, labelled and owned", "NamespaceNotOwned"
+    )
 
 
 def judge_pod_security(desired: Manifest, observed: Manifest | None) -> Verdict:
@@ -133,8 +135,13 @@ def judge_nodes(spec: api.OdooTenantSpec, observed: Manifest | None) -> Verdict:
     want = f"{api.GROUP}/pool={spec.isolation.nodePool}"
     have = ((observed or {}).get("metadata", {}).get("annotations") or {}).get(NODE_SELECTOR_ANNOTATION)
     failures = [] if have == want else [f"namespace node selector is {have!r}, want {want!r}"]
-    return _verdict("ISO-NODES", "isolation", failures, f"pods pinned to node pool {spec.isolation.nodePool}",
-                    "NodePoolNotPinned")
+    return _verdict(
+        "ISO-NODES",
+        "isolation",
+        failures,
+        f"pods pinned to node pool {spec.isolation.nodePool}",
+        "NodePoolNotPinned",
+    )
 
 
 def _subject_key(subject: dict[str, Any]) -> tuple[str, str]:
@@ -162,11 +169,18 @@ def judge_rbac(desired: Manifest, bindings: Sequence[Manifest]) -> Verdict:
 
 def judge_service_account(observed: Manifest | None, namespace: str) -> Verdict:
     automount = (observed or {}).get("automountServiceAccountToken")
-    failures = [] if automount is False else [
-        f"default ServiceAccount in {namespace} automounts its token (automountServiceAccountToken={automount})"
-    ]
-    return _verdict("IAM-SA", "access", failures, "default ServiceAccount does not automount its token",
-                    "TokenAutomounted")
+    failures = (
+        []
+        if automount is False
+        else [f"default ServiceAccount in {namespace} automounts its token (automountServiceAccountToken={automount})"]
+    )
+    return _verdict(
+        "IAM-SA",
+        "access",
+        failures,
+        "default ServiceAccount does not automount its token",
+        "TokenAutomounted",
+    )
 
 
 def score(verdicts: Sequence[Verdict]) -> int:
@@ -187,9 +201,7 @@ def _carry_transition(entry: dict[str, Any], previous: dict[str, Any] | None, no
     return entry
 
 
-def build_conditions(
-    verdicts: Sequence[Verdict], problems: Sequence[Problem], generation: int
-) -> list[dict[str, Any]]:
+def build_conditions(verdicts: Sequence[Verdict], problems: Sequence[Problem], generation: int) -> list[dict[str, Any]]:
     """Ready, Compliant and Degraded without timestamps (build_status adds them)."""
     failing = [v for v in verdicts if v.status == Status.Fail]
     if problems:
@@ -203,8 +215,11 @@ def build_conditions(
     else:
         compliant = ("True", "AllControlsPass", f"{len(verdicts)} controls pass or are exempt")
     if problems or failing:
-        degraded = ("True", problems[0].reason if problems else "ControlsFailing",
-                    ready[2] if problems else compliant[2])
+        degraded = (
+            "True",
+            problems[0].reason if problems else "ControlsFailing",
+            ready[2] if problems else compliant[2],
+        )
     else:
         degraded = ("False", "Healthy", "nothing is failing")
     return [
@@ -230,7 +245,13 @@ def build_status(
     ]
     controls = [
         _carry_transition(
-            {"id": v.id, "family": v.family, "status": str(v.status), "reason": v.reason, "message": v.message},
+            {
+                "id": v.id,
+                "family": v.family,
+                "status": str(v.status),
+                "reason": v.reason,
+                "message": v.message,
+            },
             old_controls.get(v.id),
             now,
         )

@@ -1,0 +1,113 @@
+"""kopf handlers: thin adapters from kopf's triggers to the one reconcile sequence.
+
+Create, update, resume, the periodic re-check and any event on a child that a tenant owns
+all end in `reconcile.reconcile_tenant` for that tenant, coalesced so bursts cost one run.
+Deletion releases (Retain) or leaves to the garbage collector (Delete), then forgets metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+import structlog
+
+from odoo_tenant_operator import metrics, reconcile
+from odoo_tenant_operator.api import v1alpha1 as api
+from odoo_tenant_operator.controls.access import TENANT_ADMIN_ROLE, build_tenant_admin_cluster_role
+from odoo_tenant_operator.controls.common import describe_drift
+from odoo_tenant_operator.k8s.client import ApiError, Cluster
+
+log = structlog.get_logger("odoo_tenant_operator.handlers")
+
+# The children whose watch events trigger a reconcile of their owning tenant.
+CHILD_RESOURCES = [
+    ("v1", "namespaces"),
+    ("networking.k8s.io/v1", "networkpolicies"),
+    ("v1", "resourcequotas"),
+    ("v1", "limitranges"),
+    ("rbac.authorization.k8s.io/v1", "rolebindings"),
+    ("v1", "serviceaccounts"),
+]
+
+
+def owning_tenant(body: Any) -> str | None:
+    for owner in body.get("metadata", {}).get("ownerReferences") or []:
+        if owner.get("kind") == api.KIND and str(owner.get("apiVersion", "")).startswith(api.GROUP + "/"):
+            return str(owner.get("name"))
+    return None
+
+
+def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval: float) -> None:
+    resource = (api.GROUP, api.VERSION, api.PLURAL)
+
+    def reconcile_by_name(name: str, trigger: str) -> None:
+        def work() -> None:
+            try:
+                body = cluster.get_tenant(name)  # fresh: status decides what counts as drift
+            except ApiError as error:
+                metrics.RECONCILE_ERRORS.labels(reason="ReadFailed").inc()
+                raise kopf.TemporaryError(str(error), delay=5) from error
+            if body is not None:
+                reconcile.reconcile_tenant(cluster, body, trigger)
+
+        reconcile.run_coalesced(name, work)
+
+    def ensure_tenant_admin_role() -> None:
+        desired = build_tenant_admin_cluster_role()
+        observed = cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole", TENANT_ADMIN_ROLE)
+        if describe_drift(desired, observed):
+            cluster.apply(desired)
+            log.info("applied", object=f"ClusterRole {TENANT_ADMIN_ROLE}")
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = f"{api.GROUP}/finalizer"
+        # Annotations, not status: status belongs to the schema and to our conditions.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=api.GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=api.GROUP)
+        settings.posting.level = logging.WARNING
+        settings.execution.max_workers = 8
+        ensure_tenant_admin_role()
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, field="spec", registry=registry)
+    def on_tenant_changed(name: str, reason: str, **_: Any) -> None:
+        reconcile_by_name(name, str(reason))
+
+    @kopf.timer(*resource, interval=recheck_interval, initial_delay=recheck_interval, registry=registry)
+    def on_recheck(name: str, **_: Any) -> None:
+        reconcile_by_name(name, "recheck")
+
+    @kopf.on.delete(*resource, registry=registry)
+    def on_tenant_deleted(name: str, body: kopf.Body, **_: Any) -> None:
+        try:
+            reconcile.release_tenant(cluster, dict(body))
+        except ApiError as error:
+            raise kopf.TemporaryError(f"cannot release tenant {name}: {error}", delay=5) from error
+        metrics.forget_tenant(name)
+
+    def on_child_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        if type is None:
+            return  # the initial listing: resume handlers reconcile every tenant already
+        tenant = owning_tenant(body)
+        if tenant:
+            kind = body.get("kind", "")
+            reconcile_by_name(tenant, f"{kind} {type.lower()}")
+
+    def owned_by_tenant(body: kopf.Body, **_: Any) -> bool:
+        return owning_tenant(body) is not None
+
+    for api_version, plural in CHILD_RESOURCES:
+        group, _, version = api_version.rpartition("/")
+        kopf.on.event(group=group or None, version=version, plural=plural, when=owned_by_tenant, registry=registry)(
+            on_child_event
+        )
+
+    @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterroles",
+                   field="metadata.name", value=TENANT_ADMIN_ROLE, registry=registry)  # fmt: skip
+    def on_tenant_admin_role_event(type: str | None, **_: Any) -> None:
+        if type is not None:
+            ensure_tenant_admin_role()

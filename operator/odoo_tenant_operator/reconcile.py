@@ -1,0 +1,411 @@
+"""The reconcile sequence of one tenant: ordered, idempotent ensure steps, then judgement.
+
+Reconcile is by state, not by event: create, update, resume, a watched child's change and
+the periodic re-check all call `reconcile_tenant`, which reads each child, writes only what
+differs from the builders' output, judges the controls from what the server returned and
+writes status once, only if it changed. A step that fails becomes a Problem in the Ready
+condition; the other steps still run, so one broken part never hides the state of the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from odoo_tenant_operator import metrics
+from odoo_tenant_operator.api import v1alpha1 as api
+from odoo_tenant_operator.controls import access, isolation, ownership
+from odoo_tenant_operator.controls import verdicts as judge
+from odoo_tenant_operator.controls.common import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    TENANT_LABEL,
+    Manifest,
+    TenantRef,
+    describe_drift,
+    object_key,
+)
+from odoo_tenant_operator.k8s.client import ApiError, Cluster
+
+log = structlog.get_logger("odoo_tenant_operator.reconcile")
+
+# Only one tenant at a time may claim a namespace, or two could both see it free.
+_NAMESPACE_CLAIM = threading.Lock()
+
+
+@dataclass
+class _TenantGate:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    again: bool = False
+
+
+_gates: dict[str, _TenantGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(name: str) -> _TenantGate:
+    with _gates_lock:
+        return _gates.setdefault(name, _TenantGate())
+
+
+def run_coalesced(name: str, work: Callable[[], None]) -> None:
+    """Run `work` for a tenant unless a run is in progress; then ask that run to go once more.
+
+    A burst of child events (a namespace deletion touches every child) costs one or two
+    reconciles instead of one per event.
+    """
+    gate = _gate(name)
+    with _gates_lock:
+        if gate.lock.locked():
+            gate.again = True
+            return
+        gate.lock.acquire()
+    try:
+        while True:
+            with _gates_lock:
+                gate.again = False
+            work()
+            with _gates_lock:
+                if not gate.again:
+                    break
+    finally:
+        gate.lock.release()
+
+
+@contextmanager
+def _step(tenant: str, name: str) -> Iterator[None]:
+    start = time.monotonic()
+    yield
+    log.debug("reconcile step", tenant=tenant, step=name, duration_ms=round((time.monotonic() - start) * 1000, 1))
+
+
+class _Run:
+    """State of one reconcile: what was observed and what went wrong."""
+
+    def __init__(self, cluster: Cluster, body: Manifest, spec: api.OdooTenantSpec, settled: bool):
+        self.cluster = cluster
+        self.body = body
+        self.spec = spec
+        self.name: str = body["metadata"]["name"]
+        self.tenant = TenantRef(self.name, body["metadata"]["uid"])
+        self.settled = settled
+        self.problems: list[judge.Problem] = []
+
+    def ensure(self, desired: Manifest, observed: Manifest | None) -> Manifest | None:
+        """Apply `desired` if `observed` does not carry it; return what the server now holds."""
+        drift = describe_drift(desired, observed)
+        if drift is None:
+            return observed
+        try:
+            applied = self.cluster.apply(desired)
+        except ApiError as error:
+            self.problems.append(judge.Problem("ApplyFailed", str(error)))
+            metrics.RECONCILE_ERRORS.labels(reason="ApplyFailed").inc()
+            return observed
+        if self.settled:
+            # The tenant was in its declared state; someone or something changed this child.
+            message = f"{object_key(desired)} was {'deleted' if observed is None else drift}; restored"
+            metrics.record_drift_repair(self.name, desired["kind"])
+            log.warning(
+                "drift repaired",
+                tenant=self.name,
+                kind=desired["kind"],
+                object=object_key(desired),
+                drift=drift,
+            )
+            self.event("Warning", "DriftRepaired", message)
+        else:
+            log.info("applied", tenant=self.name, object=object_key(desired), change=drift)
+        return applied
+
+    def read(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
+        try:
+            return self.cluster.get(api_version, kind, name, namespace)
+        except ApiError as error:
+            self.problems.append(judge.Problem("ReadFailed", str(error)))
+            return None
+
+    def event(self, event_type: str, reason: str, message: str) -> None:
+        try:
+            self.cluster.post_event(self.body, event_type, reason, message)
+        except ApiError as error:
+            log.warning("event not posted", tenant=self.name, reason=reason, error=str(error))
+
+
+def validate_spec(body: Manifest) -> api.OdooTenantSpec:
+    return api.OdooTenantSpec.model_validate(body.get("spec") or {})
+
+
+def _is_settled(body: Manifest) -> bool:
+    status = body.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    return status.get("observedGeneration") == body["metadata"].get("generation") and bool(
+        ready and ready.get("status") == "True"
+    )
+
+
+def reconcile_tenant(cluster: Cluster, body: Manifest, trigger: str) -> None:
+    """Bring one tenant's children to the declared state and publish its status."""
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        return  # deletion is release_tenant's business; re-owning children now would undo it
+    started = time.monotonic()
+    name = meta["name"]
+    try:
+        spec = validate_spec(body)
+    except ValidationError as error:
+        _publish_invalid_spec(cluster, body, error)
+        return
+    run = _Run(cluster, body, spec, settled=_is_settled(body))
+    observed = _ensure_children(run)
+    verdicts = _judge(run, observed)
+    _publish(run, verdicts)
+    duration = time.monotonic() - started
+    metrics.RECONCILE_DURATION.observe(duration)
+    log.info(
+        "reconciled",
+        tenant=name,
+        trigger=trigger,
+        duration_ms=round(duration * 1000, 1),
+        problems=len(run.problems),
+        failing=[v.id for v in verdicts if v.status == api.ControlStatus.Fail],
+    )
+
+
+def _ensure_children(run: _Run) -> judge.Observed | None:
+    spec, tenant, ns = run.spec, run.tenant, run.spec.isolation.namespace
+    with _step(run.name, "namespace"), _NAMESPACE_CLAIM:
+        observed_ns = run.read("v1", "Namespace", ns)
+        if run.problems:
+            return None
+        conflict = ownership.namespace_conflict(observed_ns, tenant)
+        if conflict:
+            run.problems.append(judge.Problem("NamespaceConflict", conflict))
+            run.event("Warning", "NamespaceConflict", conflict)
+            metrics.RECONCILE_ERRORS.labels(reason="NamespaceConflict").inc()
+            return None
+        namespace = run.ensure(isolation.build_namespace(spec, tenant), observed_ns)
+    if namespace and (namespace.get("status") or {}).get("phase") == "Terminating":
+        run.problems.append(
+            judge.Problem(
+                "NamespaceTerminating",
+                f"namespace {ns} is being deleted; it will be recreated once it is gone",
+            )
+        )
+        return judge.Observed(namespace=namespace)
+
+    with _step(run.name, "network-policies"):
+        desired_policies = [
+            isolation.build_default_deny_policy(spec, tenant),
+            *isolation.build_allow_policies(spec, tenant),
+        ]
+        policies: dict[str, Manifest] = {}
+        for desired in desired_policies:
+            policy_name = desired["metadata"]["name"]
+            found = run.ensure(desired, run.read("networking.k8s.io/v1", "NetworkPolicy", policy_name, ns))
+            if found:
+                policies[policy_name] = found
+        _prune_stale_policies(run, {m["metadata"]["name"] for m in desired_policies})
+
+    with _step(run.name, "quota"):
+        quota = run.ensure(
+            isolation.build_resource_quota(spec, tenant),
+            run.read("v1", "ResourceQuota", isolation.QUOTA_NAME, ns),
+        )
+        limit_range = run.ensure(
+            isolation.build_limit_range(spec, tenant),
+            run.read("v1", "LimitRange", isolation.LIMIT_RANGE_NAME, ns),
+        )
+
+    with _step(run.name, "access"):
+        run.ensure(
+            access.build_tenant_admin_binding(spec, tenant),
+            run.read("rbac.authorization.k8s.io/v1", "RoleBinding", access.TENANT_ADMIN_BINDING, ns),
+        )
+        try:
+            bindings = run.cluster.list("rbac.authorization.k8s.io/v1", "RoleBinding", ns)
+        except ApiError as error:
+            run.problems.append(judge.Problem("ReadFailed", str(error)))
+            bindings = []
+        service_account = run.ensure(
+            access.build_default_service_account(spec, tenant),
+            run.read("v1", "ServiceAccount", "default", ns),
+        )
+
+    return judge.Observed(
+        namespace=namespace,
+        network_policies=policies,
+        quota=quota,
+        limit_range=limit_range,
+        role_bindings=bindings,
+        service_account=service_account,
+    )
+
+
+def _managed_selector(tenant: str) -> str:
+    return f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL}={tenant}"
+
+
+def _prune_stale_policies(run: _Run, wanted: set[str]) -> None:
+    """Remove allow policies this operator made that the spec no longer asks for."""
+    ns = run.spec.isolation.namespace
+    try:
+        for policy in run.cluster.list("networking.k8s.io/v1", "NetworkPolicy", ns, _managed_selector(run.name)):
+            name = policy["metadata"]["name"]
+            if name not in wanted:
+                run.cluster.delete("networking.k8s.io/v1", "NetworkPolicy", name, ns)
+                log.info("pruned", tenant=run.name, object=f"NetworkPolicy {ns}/{name}")
+    except ApiError as error:
+        run.problems.append(judge.Problem("PruneFailed", str(error)))
+
+
+def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
+    spec, tenant = run.spec, run.tenant
+    desired_ns = isolation.build_namespace(spec, tenant)
+    if observed is None:
+        # Nothing we could look at belongs to this tenant: every control is Unknown but ISO-NS.
+        message = run.problems[0].message if run.problems else "not reconciled"
+        verdicts = [
+            judge.Verdict(
+                "ISO-NS",
+                "isolation",
+                api.ControlStatus.Fail,
+                run.problems[0].reason if run.problems else "NotReconciled",
+                message,
+            )
+        ]
+        for cid, family in CONTROLS[1:]:
+            verdicts.append(
+                judge.Verdict(
+                    cid,
+                    family,
+                    api.ControlStatus.Unknown,
+                    "NamespaceUnavailable",
+                    "cannot be judged until the namespace belongs to the tenant",
+                )
+            )
+        return verdicts
+    desired_policies = isolation.build_allow_policies(spec, tenant)
+    return [
+        judge.judge_namespace(desired_ns, observed.namespace, tenant),
+        judge.judge_pod_security(desired_ns, observed.namespace),
+        judge.judge_default_deny(isolation.build_default_deny_policy(spec, tenant), observed.network_policies),
+        judge.judge_allow_policies(desired_policies, observed.network_policies),
+        judge.judge_quota(
+            isolation.build_resource_quota(spec, tenant),
+            isolation.build_limit_range(spec, tenant),
+            observed.quota,
+            observed.limit_range,
+        ),
+        judge.judge_nodes(spec, observed.namespace),
+        judge.judge_rbac(access.build_tenant_admin_binding(spec, tenant), observed.role_bindings),
+        judge.judge_service_account(observed.service_account, spec.isolation.namespace),
+    ]
+
+
+CONTROLS = [
+    ("ISO-NS", "isolation"), ("ISO-PSA", "isolation"), ("ISO-NETPOL-DENY", "isolation"),
+    ("ISO-NETPOL-ALLOW", "isolation"), ("ISO-QUOTA", "isolation"), ("ISO-NODES", "isolation"),
+    ("IAM-RBAC", "access"), ("IAM-SA", "access"),
+]  # fmt: skip
+
+
+def _write_status(cluster: Cluster, body: Manifest, new: dict[str, Any]) -> None:
+    previous = body.get("status") or {}
+    if judge.status_changed(previous, new):
+        cluster.patch_tenant_status(body["metadata"]["name"], new)
+
+
+def _publish(run: _Run, verdicts: list[judge.Verdict]) -> None:
+    previous = run.body.get("status") or {}
+    new = judge.build_status(
+        previous, verdicts, run.problems,
+        generation=run.body["metadata"].get("generation", 0),
+        namespace=run.spec.isolation.namespace,
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    was_ready = _is_settled(run.body)
+    try:
+        _write_status(run.cluster, run.body, new)
+    except ApiError as error:
+        metrics.RECONCILE_ERRORS.labels(reason="StatusWriteFailed").inc()
+        log.error("status not written", tenant=run.name, error=str(error))
+    metrics.record_verdicts(run.name, verdicts, new["score"])
+    if not run.problems and not was_ready:
+        run.event("Normal", "Ready", f"namespace {run.spec.isolation.namespace} reconciled; score {new['score']}")
+
+
+def _publish_invalid_spec(cluster: Cluster, body: Manifest, error: ValidationError) -> None:
+    name = body["metadata"]["name"]
+    message = "spec rejected by the operator: " + "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+    )
+    metrics.RECONCILE_ERRORS.labels(reason="InvalidSpec").inc()
+    log.error("invalid spec", tenant=name, error=message)
+    generation = body["metadata"].get("generation", 0)
+    new = judge.build_status(
+        body.get("status") or {},
+        [],
+        [judge.Problem("InvalidSpec", message)],
+        generation=generation,
+        namespace="",
+        now=datetime.now(UTC),
+    )
+    try:
+        if judge.status_changed(body.get("status") or {}, new):
+            cluster.patch_tenant_status(name, new)
+            cluster.post_event(body, "Warning", "InvalidSpec", message)
+    except ApiError as api_error:
+        log.error("status not written", tenant=name, error=str(api_error))
+
+
+def release_tenant(cluster: Cluster, body: Manifest) -> None:
+    """On deletion with Retain: strip owner references so the garbage collector keeps everything.
+
+    Each child still existing is re-applied without the owner reference and with the orphaned
+    label; server-side apply then drops the reference this field manager had set. With Delete
+    nothing is done here and the garbage collector removes the namespace and its contents.
+    """
+    name = body["metadata"]["name"]
+    try:
+        spec = validate_spec(body)
+    except ValidationError:
+        log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
+        raise
+    if spec.deletionPolicy == api.DeletionPolicy.Delete:
+        log.info("deleting with the tenant", tenant=name, namespace=spec.isolation.namespace)
+        return
+    tenant = TenantRef(name, body["metadata"]["uid"])
+    ns = spec.isolation.namespace
+    observed_ns = cluster.get("v1", "Namespace", ns)
+    if observed_ns is None or ownership.namespace_conflict(observed_ns, tenant):
+        return  # never ours: nothing to release
+    orphans = [
+        *isolation.build_allow_policies(spec, tenant, owned=False),
+        isolation.build_default_deny_policy(spec, tenant, owned=False),
+        isolation.build_resource_quota(spec, tenant, owned=False),
+        isolation.build_limit_range(spec, tenant, owned=False),
+        access.build_tenant_admin_binding(spec, tenant, owned=False),
+        access.build_default_service_account(spec, tenant, owned=False),
+    ]
+    for manifest in orphans:
+        meta = manifest["metadata"]
+        if cluster.get(manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace")) is not None:
+            cluster.apply(manifest)
+    # The namespace last: until here, a crash leaves it owned and the handler retries.
+    cluster.apply(isolation.build_namespace(spec, tenant, owned=False))
+    log.info("retained", tenant=name, namespace=ns)
+    cluster.post_event(
+        body,
+        "Normal",
+        "Retained",
+        f"namespace {ns} and its contents are kept (deletionPolicy Retain) and labelled orphaned",
+    )
