@@ -1,0 +1,75 @@
+"""Bad manifests are refused by the real API server, at apply time, with a readable message.
+
+Real: kube-apiserver evaluating the generated CRD's schema and CEL rules (server-side dry
+run, so nothing is stored). One case per rule.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from conftest import apply, delete_tenant, tenant_manifest, unique
+
+
+def base(**changes) -> dict:
+    manifest = tenant_manifest("validation-probe", "odoo-validation-probe")
+    for path, value in changes.items():
+        node = manifest["spec"]
+        keys = path.split("__")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return manifest
+
+
+CASES = {
+    "tier-enum": (base(tier="premium"), 'spec.tier: Unsupported value: "premium"'),
+    "namespace-dns-label": (base(isolation__namespace="Odoo_Shop"), "must be a valid DNS label"),
+    "namespace-too-long": (base(isolation__namespace="a" * 64), "Too long: may not be more than 63 bytes"),
+    "namespace-kube-prefix": (base(isolation__namespace="kube-shop"), "must not be a system namespace"),
+    "namespace-default": (base(isolation__namespace="default"), "must not be a system namespace"),
+    "quota-quantity": (base(isolation__quota={"cpu": "four"}), "spec.isolation.quota.cpu: Invalid value: "
+                       '"four": must be a Kubernetes quantity'),
+    "limits-quantity": (base(isolation__limits={"maxMemory": "8 GB"}), "must be a Kubernetes quantity"),
+    "egress-cidr": (base(isolation__networkPolicy={"egress": [{"name": "pay", "cidr": "203.0.113.0/33"}]}),
+                    "must be a CIDR block"),
+    "postgres-cidr": (base(isolation__networkPolicy={"postgres": {"cidr": "db.example.com", "port": 5432}}),
+                      "must be a CIDR block"),
+    "psa-privileged": (base(isolation__podSecurity={"level": "privileged"}),
+                       'spec.isolation.podSecurity.level: Unsupported value: "privileged"'),
+    "psa-version": (base(isolation__podSecurity={"version": "1.37"}), "must be latest or a Kubernetes minor version"),
+    "dedicated-needs-node-pool": (base(tier="dedicated"), "isolation.nodePool is required for tier dedicated"),
+    "shared-without-node-pool": (base(isolation__nodePool="pool-a"), "not allowed for tier shared"),
+    "data-service-one-of": (
+        base(isolation__networkPolicy={"redis": {"cidr": "10.0.0.1/32", "podLabels": {"a": "b"}, "port": 6379}}),
+        "set exactly one of cidr or podLabels"),
+    "deletion-policy-enum": (base(deletionPolicy="Destroy"), 'Unsupported value: "Destroy"'),
+    "port-range": (base(isolation__networkPolicy={"postgres": {"cidr": "10.0.0.1/32", "port": 70000}}),
+                   "should be less than or equal to 65535"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_invalid_manifest_is_refused_with_its_message(crd, case: str) -> None:
+    manifest, message = CASES[case]
+    result = apply(copy.deepcopy(manifest), "--dry-run=server")
+    assert result.returncode != 0, f"{case} was accepted"
+    assert message in result.stderr
+
+
+def test_valid_manifest_passes_the_same_checks(crd) -> None:
+    assert apply(base(), "--dry-run=server").returncode == 0
+
+
+def test_namespace_is_immutable(cluster) -> None:
+    # No operator needed: the rule is enforced by the API server on update.
+    name = unique("immutable")
+    assert apply(tenant_manifest(name, f"odoo-{name}", deletionPolicy="Delete")).returncode == 0
+    try:
+        result = apply(tenant_manifest(name, f"odoo-{name}-moved", deletionPolicy="Delete"))
+        assert result.returncode != 0
+        assert "is immutable: create a new tenant to move it" in result.stderr
+    finally:
+        delete_tenant(name)
