@@ -190,10 +190,13 @@ cmd_up() {
     --authorization-kubeconfig "$PLANE/controller-manager.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
     --service-account-private-key-file "$c/sa.key" --root-ca-file "$c/ca.crt" \
-    --use-service-account-credentials=false
-  # The namespace's default ServiceAccount appearing proves the controllers run.
-  wait_for kube-controller-manager 60 env KUBECONFIG="$KUBECONFIG_PATH" "$(kubectl_bin)" \
-    get serviceaccount default -n default
+    --use-service-account-credentials=true
+  # A default ServiceAccount appearing in a brand-new namespace proves the controllers run.
+  local kc probe="cluster-probe-$RANDOM"
+  kc=$(kubectl_bin)
+  KUBECONFIG="$KUBECONFIG_PATH" "$kc" create namespace "$probe" >/dev/null
+  wait_for kube-controller-manager 60 env KUBECONFIG="$KUBECONFIG_PATH" "$kc" get serviceaccount default -n "$probe"
+  KUBECONFIG="$KUBECONFIG_PATH" "$kc" delete namespace "$probe" --wait=false >/dev/null
   log "control plane up (Kubernetes $(k8s_version))"
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
 }

@@ -1,0 +1,56 @@
+"""A namespace the tenant may not take: a clear Fail and an Event, never a crash loop.
+
+Real: two tenants racing for one namespace on the API server, and a namespace someone made
+by hand. The first tenant must be untouched (same resourceVersions, still Ready).
+"""
+
+from __future__ import annotations
+
+from conftest import apply, condition, delete_tenant, events_for, kubectl, tenant_manifest, unique, wait_for, wait_ready
+from test_idempotence import snapshot
+
+
+def failed_with(cluster, name: str, reason: str):
+    tenant = cluster.get_tenant(name)
+    ready = condition(tenant, "Ready")
+    return tenant if ready.get("status") == "False" and ready.get("reason") == reason else None
+
+
+def test_second_tenant_cannot_take_the_first_ones_namespace(cluster, operator) -> None:
+    first, second = unique("first"), unique("second")
+    ns = f"odoo-{first}"
+    assert apply(tenant_manifest(first, ns, deletionPolicy="Delete")).returncode == 0
+    wait_ready(cluster, first)
+    before = snapshot(cluster, ns)
+
+    assert apply(tenant_manifest(second, ns, deletionPolicy="Delete")).returncode == 0
+    tenant = wait_for("the conflict to be reported", lambda: failed_with(cluster, second, "NamespaceConflict"))
+    message = condition(tenant, "Ready")["message"]
+    assert message == f"namespace {ns} is already owned by OdooTenant {first}; choose another spec.isolation.namespace"
+    controls = {c["id"]: c for c in tenant["status"]["controls"]}
+    assert controls["ISO-NS"]["status"] == "Fail" and controls["ISO-NS"]["message"] == message
+    assert controls["ISO-NETPOL-DENY"]["status"] == "Unknown"
+    wait_for("a NamespaceConflict event", lambda: any(e["reason"] == "NamespaceConflict" for e in events_for(second)))
+    assert operator.sample("odoo_tenant_compliant", tenant=second) == 0
+
+    assert snapshot(cluster, ns) == before, "the losing tenant changed the winner's objects"
+    assert condition(wait_ready(cluster, first), "Compliant")["status"] == "True"
+    # Deleting the loser must not take the winner's namespace with it.
+    delete_tenant(second)
+    assert cluster.get("v1", "Namespace", ns)["metadata"]["ownerReferences"][0]["name"] == first
+    delete_tenant(first)
+
+
+def test_unmanaged_namespace_is_refused_until_adopted(cluster, operator) -> None:
+    name = unique("adopt")
+    ns = f"odoo-{name}"
+    kubectl("create", "namespace", ns)
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
+    tenant = wait_for("the conflict to be reported", lambda: failed_with(cluster, name, "NamespaceConflict"))
+    assert "already exists and is not managed by this operator" in condition(tenant, "Ready")["message"]
+    assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns) is None
+
+    kubectl("label", "namespace", ns, f"hosting.odoo-operator.io/tenant={name}")
+    wait_ready(cluster, name)
+    assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns) is not None
+    delete_tenant(name)

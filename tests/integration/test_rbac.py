@@ -1,0 +1,68 @@
+"""Least privilege, checked by the real RBAC authorizer through impersonation (kubectl --as).
+
+Real: kube-apiserver with --authorization-mode=Node,RBAC; the operator creates the binding.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import apply, delete_tenant, kubectl, tenant_manifest, unique, wait_ready
+
+
+@pytest.fixture(scope="module")
+def tenants(cluster, operator):
+    admin = unique("alice")
+    mine, theirs = unique("mine"), unique("theirs")
+    assert apply(tenant_manifest(mine, f"odoo-{mine}", deletionPolicy="Delete",
+                                 access={"adminUsers": [admin]})).returncode == 0  # fmt: skip
+    assert apply(tenant_manifest(theirs, f"odoo-{theirs}", deletionPolicy="Delete",
+                                 access={"adminUsers": ["someone-else"]})).returncode == 0  # fmt: skip
+    wait_ready(cluster, mine)
+    wait_ready(cluster, theirs)
+    kubectl("create", "secret", "generic", "db", "-n", f"odoo-{theirs}", "--from-literal=password=s3cret")
+    yield admin, f"odoo-{mine}", f"odoo-{theirs}"
+    delete_tenant(mine)
+    delete_tenant(theirs)
+
+
+def as_admin(admin: str, *args: str):
+    return kubectl("--as", admin, *args, check=False)
+
+
+def test_admin_may_run_odoo_in_its_namespace(tenants) -> None:
+    admin, ns, _ = tenants
+    result = as_admin(admin, "create", "deployment", "odoo", "--image=odoo:18.0", "-n", ns)
+    assert result.returncode == 0, result.stderr
+    assert as_admin(admin, "create", "secret", "generic", "odoo-admin", "--from-literal=pw=x", "-n", ns).returncode == 0
+    assert as_admin(admin, "get", "networkpolicies", "-n", ns).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        ("delete", "networkpolicy", "default-deny"),
+        ("patch", "resourcequota", "tenant-quota", "--type=merge", "-p", '{"spec":{"hard":{"pods":"999"}}}'),
+        ("delete", "limitrange", "tenant-limits"),
+        ("delete", "rolebinding", "tenant-admins"),
+        ("create", "rolebinding", "escalate", "--clusterrole=admin", "--user=mallory"),
+    ],
+)
+def test_admin_may_not_weaken_the_fences(tenants, action) -> None:
+    admin, ns, _ = tenants
+    result = as_admin(admin, *action, "-n", ns)
+    assert result.returncode != 0
+    assert "Forbidden" in result.stderr or "forbidden" in result.stderr
+
+
+def test_admin_may_not_relabel_its_namespace(tenants) -> None:
+    admin, ns, _ = tenants
+    result = as_admin(admin, "label", "namespace", ns, "pod-security.kubernetes.io/enforce=privileged", "--overwrite")
+    assert result.returncode != 0 and "forbidden" in result.stderr.lower()
+
+
+def test_admin_may_not_read_another_tenants_secrets(tenants) -> None:
+    admin, _, other = tenants
+    for verb in (("get", "secret", "db"), ("get", "secrets")):
+        result = as_admin(admin, *verb, "-n", other)
+        assert result.returncode != 0 and "forbidden" in result.stderr.lower()
