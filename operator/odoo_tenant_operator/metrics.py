@@ -14,7 +14,7 @@ from odoo_tenant_operator.api.v1alpha1 import ControlStatus
 from odoo_tenant_operator.controls.verdicts import Verdict
 
 # *_created series double every counter for no use on dashboards.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry()
 
 # Numeric encoding of a control verdict, documented in the HELP text for dashboard authors.

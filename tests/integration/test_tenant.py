@@ -111,8 +111,10 @@ def test_spec_change_updates_children(cluster, operator) -> None:
     ns = f"odoo-{name}"
     assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
     wait_ready(cluster, name)
-    grown = tenant_manifest(name, ns, deletionPolicy="Delete", isolation={
-        "namespace": ns, "quota": {"cpu": "8"}, "networkPolicy": {"egress": [{"name": "shipping", "cidr": "198.51.100.0/24"}]}})  # fmt: skip
+    shipping = {"egress": [{"name": "shipping", "cidr": "198.51.100.0/24"}]}
+    grown = tenant_manifest(
+        name, ns, deletionPolicy="Delete", isolation={"namespace": ns, "quota": {"cpu": "8"}, "networkPolicy": shipping}
+    )
     assert apply(grown).returncode == 0
     wait_ready(cluster, name)
     assert cluster.get("v1", "ResourceQuota", "tenant-quota", ns)["spec"]["hard"]["requests.cpu"] == "8"

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# The demo behind `make demo`: local control plane, CRD, operator, example tenants, their
+# status and metrics. Safe to run again; `make down` stops everything it started.
+#
+#   hack/demo.sh                 run the demo
+#   hack/demo.sh stop-operator   stop the operator the demo started
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCAL="$ROOT/.local"
+BIN="$ROOT/.venv/bin"
+export KUBECONFIG="$LOCAL/kubeconfig"
+KUBECTL="$BIN/kubectl"
+OP_PID="$LOCAL/operator.pid"
+OP_LOG="$LOCAL/operator.log"
+OP_ENV="$LOCAL/operator.env"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+stop_operator() {
+  if [[ -f "$OP_PID" ]] && kill -0 "$(cat "$OP_PID")" 2>/dev/null; then
+    kill -TERM "$(cat "$OP_PID")"
+    for _ in $(seq 1 40); do kill -0 "$(cat "$OP_PID")" 2>/dev/null || break; sleep 0.25; done
+    echo "[demo] operator stopped"
+  fi
+  rm -f "$OP_PID"
+}
+
+start_operator() {
+  if [[ -f "$OP_PID" ]] && kill -0 "$(cat "$OP_PID")" 2>/dev/null; then
+    echo "[demo] operator already running (pid $(cat "$OP_PID"), log $OP_LOG)"
+    return
+  fi
+  local port
+  port=$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  echo "METRICS_PORT=$port" >"$OP_ENV"
+  setsid "$BIN/odoo-tenant-operator" run --kubeconfig "$KUBECONFIG" --metrics-address 127.0.0.1 \
+    --metrics-port "$port" --health-port 0 --recheck-interval 15 >>"$OP_LOG" 2>&1 </dev/null &
+  echo $! >"$OP_PID"
+  for _ in $(seq 1 60); do
+    curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break
+    kill -0 "$(cat "$OP_PID")" 2>/dev/null || { tail -n 20 "$OP_LOG"; echo "[demo] the operator exited"; exit 1; }
+    sleep 0.5
+  done
+  echo "[demo] operator running (pid $(cat "$OP_PID")), JSON logs in $OP_LOG, metrics on 127.0.0.1:$port"
+}
+
+wait_ready() { # tenant...
+  local start=$SECONDS name status pending
+  while :; do
+    pending=()
+    for name in "$@"; do
+      status=$("$KUBECTL" get odootenant "$name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
+      [[ "$status" == "True" ]] || pending+=("$name")
+    done
+    if [[ ${#pending[@]} -eq 0 ]]; then
+      printf '\r[demo] all %d tenants Ready after %ds\033[K\n' "$#" $((SECONDS - start)); return
+    fi
+    printf '\r[demo] waiting for Ready: %s (%ds)\033[K' "${pending[*]}" $((SECONDS - start))
+    if (( SECONDS - start > 120 )); then
+      echo; echo "[demo] tenants not Ready after 120s; see $OP_LOG"; exit 1
+    fi
+    sleep 1
+  done
+}
+
+show_controls() { # tenant
+  "$KUBECTL" get odootenant "$1" -o json | "$BIN/python" "$ROOT/hack/show_controls.py"
+}
+
+demo() {
+  say "1/6 Local control plane (etcd, kube-apiserver, kube-controller-manager)"
+  "$ROOT/hack/cluster.sh" up
+
+  say "2/6 Install the OdooTenant CRD"
+  "$KUBECTL" apply --server-side --force-conflicts -f "$ROOT/crds"
+  "$KUBECTL" wait --for=condition=Established --timeout=60s crd/odootenants.hosting.odoo-operator.io
+
+  say "3/6 Start the operator in the background"
+  start_operator
+
+  say "4/6 Apply the example tenants (examples/)"
+  local tenants=() file
+  for file in "$ROOT"/examples/*.yaml; do
+    "$KUBECTL" apply -f "$file"
+    tenants+=("$("$KUBECTL" get -f "$file" -o jsonpath='{.metadata.name}')")
+  done
+  echo
+  echo "[demo] an invalid manifest is refused by the API server, with a message per mistake:"
+  if "$KUBECTL" apply -f "$ROOT/examples/invalid/" 2>&1 | sed 's/^/    /'; then :; fi
+
+  say "5/6 Wait until the tenants are Ready"
+  wait_ready "${tenants[@]}"
+
+  say "6/6 Status and metrics"
+  "$KUBECTL" get odootenants
+  echo
+  echo "Controls of ${tenants[0]}:"
+  show_controls "${tenants[0]}"
+  echo
+  echo "Drift repair, live: deleting the default-deny NetworkPolicy of ${tenants[0]} ..."
+  local ns
+  ns=$("$KUBECTL" get odootenant "${tenants[0]}" -o jsonpath='{.status.namespace}')
+  "$KUBECTL" delete networkpolicy default-deny -n "$ns"
+  for _ in $(seq 1 20); do
+    "$KUBECTL" get networkpolicy default-deny -n "$ns" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  "$KUBECTL" get networkpolicy default-deny -n "$ns"
+  "$KUBECTL" get events -n default --field-selector "involvedObject.name=${tenants[0]},reason=DriftRepaired" \
+    -o custom-columns=REASON:.reason,MESSAGE:.message | tail -n 2
+  echo
+  source "$OP_ENV"
+  echo "Operator metrics (http://127.0.0.1:$METRICS_PORT/metrics):"
+  curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^odoo_(tenant|operator)_' \
+    | grep -vE '_bucket\{' | sed 's/^/    /'
+
+  cat <<EOF
+
+Done. Try:
+    export KUBECONFIG=$KUBECONFIG PATH=$BIN:\$PATH
+    kubectl get odootenants
+    kubectl describe odootenant ${tenants[0]}
+    kubectl explain odootenant.spec.isolation
+Stop everything with:  make down
+EOF
+}
+
+case "${1:-demo}" in
+  demo) demo ;;
+  stop-operator) stop_operator ;;
+  *) echo "usage: $0 [demo|stop-operator]" >&2; exit 2 ;;
+esac
