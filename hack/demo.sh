@@ -73,7 +73,7 @@ demo() {
   "$ROOT/hack/cluster.sh" up
 
   say "2/6 Install the OdooTenant CRD"
-  "$KUBECTL" apply --server-side --force-conflicts -f "$ROOT/crds"
+  "$KUBECTL" apply --server-side --force-conflicts -k "$ROOT/crds"
   "$KUBECTL" wait --for=condition=Established --timeout=60s crd/odootenants.hosting.odoo-operator.io
 
   say "3/6 Start the operator in the background"

@@ -8,7 +8,7 @@ NAME=${1:-odoo-tenants}
 command -v kind >/dev/null || { echo "kind is required: https://kind.sigs.k8s.io/docs/user/quick-start/" >&2; exit 1; }
 command -v docker >/dev/null || { echo "kind needs a running Docker engine" >&2; exit 1; }
 kind get clusters | grep -qx "$NAME" || kind create cluster --name "$NAME" --image kindest/node:v1.35.0
-kubectl --context "kind-$NAME" apply --server-side -f "$ROOT/crds"
+kubectl --context "kind-$NAME" apply --server-side -k "$ROOT/crds"
 kubectl --context "kind-$NAME" wait --for=condition=Established --timeout=60s crd/odootenants.hosting.odoo-operator.io
 echo "CRD installed. Run the operator locally: odoo-tenant-operator run --kubeconfig ~/.kube/config"
 echo "or in the cluster: kubectl apply -k $ROOT/deploy/base (after loading the image with kind load docker-image)"

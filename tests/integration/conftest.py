@@ -84,7 +84,7 @@ def control_plane() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def crd(control_plane: Path) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(ROOT / "crds"))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/odootenants.hosting.odoo-operator.io")
 
 
