@@ -7,6 +7,7 @@ The collectors live in their own registry, served by `serve()` on the metrics po
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
 
@@ -56,7 +57,22 @@ RECONCILE_ERRORS = Counter(
     registry=REGISTRY,
 )  # fmt: skip
 
-_PER_TENANT = (TENANT_COMPLIANT, CONTROL_STATUS, COMPLIANCE_SCORE, DRIFT_REPAIRS)
+BACKUP_LAST_SUCCESS = Gauge(
+    "odoo_tenant_backup_last_success_timestamp_seconds",
+    "Unix time the tenant's last successful backup Job finished.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+RESTORE_TEST_LAST_SUCCESS = Gauge(
+    "odoo_tenant_restore_test_last_success_timestamp_seconds",
+    "Unix time the tenant's last successful restore-test Job finished.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+
+_PER_TENANT = (
+    TENANT_COMPLIANT, CONTROL_STATUS, COMPLIANCE_SCORE, DRIFT_REPAIRS, BACKUP_LAST_SUCCESS, RESTORE_TEST_LAST_SUCCESS,
+)  # fmt: skip
 
 
 def record_verdicts(tenant: str, verdicts: Sequence[Verdict], score: int) -> None:
@@ -65,6 +81,13 @@ def record_verdicts(tenant: str, verdicts: Sequence[Verdict], score: int) -> Non
     compliant = all(v.status in (ControlStatus.Pass, ControlStatus.Exempt) for v in verdicts)
     TENANT_COMPLIANT.labels(tenant=tenant).set(1 if compliant and verdicts else 0)
     COMPLIANCE_SCORE.labels(tenant=tenant).set(score)
+
+
+def record_backup_runs(tenant: str, backup: datetime | None, restore_test: datetime | None) -> None:
+    # No series until there is a success: a 0 would read as "last success in 1970" on dashboards.
+    for gauge, when in ((BACKUP_LAST_SUCCESS, backup), (RESTORE_TEST_LAST_SUCCESS, restore_test)):
+        if when is not None:
+            gauge.labels(tenant=tenant).set(when.timestamp())
 
 
 def record_drift_repair(tenant: str, kind: str) -> None:

@@ -22,9 +22,10 @@ from pydantic import ValidationError
 
 from odoo_tenant_operator import metrics
 from odoo_tenant_operator.api import v1alpha1 as api
-from odoo_tenant_operator.controls import access, isolation, ownership
+from odoo_tenant_operator.controls import access, backup, isolation, ownership
 from odoo_tenant_operator.controls import verdicts as judge
 from odoo_tenant_operator.controls.common import (
+    JOB_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     TENANT_LABEL,
@@ -98,6 +99,8 @@ class _Run:
         self.tenant = TenantRef(self.name, body["metadata"]["uid"])
         self.settled = settled
         self.problems: list[judge.Problem] = []
+        self.cronjobs: dict[str, Manifest] = {}
+        self.backup_runs: tuple[backup.JobRecord, backup.JobRecord] | None = None
 
     def ensure(self, desired: Manifest, observed: Manifest | None) -> Manifest | None:
         """Apply `desired` if `observed` does not carry it; return what the server now holds."""
@@ -203,17 +206,14 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
         return judge.Observed(namespace=namespace)
 
     with _step(run.name, "network-policies"):
-        desired_policies = [
-            isolation.build_default_deny_policy(spec, tenant),
-            *isolation.build_allow_policies(spec, tenant),
-        ]
+        desired_policies = _desired_policies(spec, tenant)
         policies: dict[str, Manifest] = {}
         for desired in desired_policies:
             policy_name = desired["metadata"]["name"]
             found = run.ensure(desired, run.read("networking.k8s.io/v1", "NetworkPolicy", policy_name, ns))
             if found:
                 policies[policy_name] = found
-        _prune_stale_policies(run, {m["metadata"]["name"] for m in desired_policies})
+        _prune_stale(run, "networking.k8s.io/v1", "NetworkPolicy", {m["metadata"]["name"] for m in desired_policies})
 
     with _step(run.name, "quota"):
         quota = run.ensure(
@@ -240,6 +240,18 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
             run.read("v1", "ServiceAccount", "default", ns),
         )
 
+    with _step(run.name, "backup"):
+        cronjobs: dict[str, Manifest] = {}
+        desired_cronjobs = backup.build_backup_children(spec, tenant)
+        for desired in desired_cronjobs:
+            cronjob_name = desired["metadata"]["name"]
+            found = run.ensure(desired, run.read("batch/v1", "CronJob", cronjob_name, ns))
+            if found:
+                cronjobs[cronjob_name] = found
+        _prune_stale(run, "batch/v1", "CronJob", {m["metadata"]["name"] for m in desired_cronjobs})
+        run.backup_runs = _job_records(run) if spec.backup else None
+        run.cronjobs = cronjobs
+
     return judge.Observed(
         namespace=namespace,
         network_policies=policies,
@@ -250,19 +262,42 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
     )
 
 
+def _desired_policies(spec: api.OdooTenantSpec, tenant: TenantRef) -> list[Manifest]:
+    policies = [isolation.build_default_deny_policy(spec, tenant), *isolation.build_allow_policies(spec, tenant)]
+    backup_policy = backup.build_backup_network_policy(spec, tenant)
+    return policies + ([backup_policy] if backup_policy else [])
+
+
+def _job_records(run: _Run) -> tuple[backup.JobRecord, backup.JobRecord]:
+    """The latest backup and restore-test runs, from the Jobs the CronJobs created."""
+    try:
+        jobs = run.cluster.list("batch/v1", "Job", run.spec.isolation.namespace, f"{TENANT_LABEL}={run.name}")
+    except ApiError as error:
+        run.problems.append(judge.Problem("ReadFailed", str(error)))
+        jobs = []
+
+    def of_kind(kind: str) -> list[Manifest]:
+        return [j for j in jobs if (j["metadata"].get("labels") or {}).get(JOB_LABEL) == kind]
+
+    return backup.summarize_jobs(of_kind(backup.BACKUP_JOB)), backup.summarize_jobs(of_kind(backup.RESTORE_TEST_JOB))
+
+
 def _managed_selector(tenant: str) -> str:
     return f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL}={tenant}"
 
 
-def _prune_stale_policies(run: _Run, wanted: set[str]) -> None:
-    """Remove allow policies this operator made that the spec no longer asks for."""
+def _prune_stale(run: _Run, api_version: str, kind: str, wanted: set[str]) -> None:
+    """Remove objects this operator made for the tenant that the spec no longer asks for.
+
+    Only policies and CronJobs are ever pruned: never anything that holds tenant data.
+    """
     ns = run.spec.isolation.namespace
     try:
-        for policy in run.cluster.list("networking.k8s.io/v1", "NetworkPolicy", ns, _managed_selector(run.name)):
-            name = policy["metadata"]["name"]
+        for item in run.cluster.list(api_version, kind, ns, _managed_selector(run.name)):
+            name = item["metadata"]["name"]
             if name not in wanted:
-                run.cluster.delete("networking.k8s.io/v1", "NetworkPolicy", name, ns)
-                log.info("pruned", tenant=run.name, object=f"NetworkPolicy {ns}/{name}")
+                run.cluster.delete(api_version, kind, name, ns)
+                log.info("pruned", tenant=run.name, object=f"{kind} {ns}/{name}")
     except ApiError as error:
         run.problems.append(judge.Problem("PruneFailed", str(error)))
 
@@ -293,12 +328,12 @@ def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
                 )
             )
         return verdicts
-    desired_policies = isolation.build_allow_policies(spec, tenant)
+    allow_policies = _desired_policies(spec, tenant)[1:]  # all but default-deny
     return [
         judge.judge_namespace(desired_ns, observed.namespace, tenant),
         judge.judge_pod_security(desired_ns, observed.namespace),
         judge.judge_default_deny(isolation.build_default_deny_policy(spec, tenant), observed.network_policies),
-        judge.judge_allow_policies(desired_policies, observed.network_policies),
+        judge.judge_allow_policies(allow_policies, observed.network_policies),
         judge.judge_quota(
             isolation.build_resource_quota(spec, tenant),
             isolation.build_limit_range(spec, tenant),
@@ -308,13 +343,19 @@ def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
         judge.judge_nodes(spec, observed.namespace),
         judge.judge_rbac(access.build_tenant_admin_binding(spec, tenant), observed.role_bindings),
         judge.judge_service_account(observed.service_account, spec.isolation.namespace),
+        backup.judge_backup_schedule(spec, backup.build_backup_children(spec, tenant), run.cronjobs),
+        *backup.judge_backups(spec, *(run.backup_runs or (_NO_RUNS, _NO_RUNS)), run.cronjobs, datetime.now(UTC)),
     ]
+
+
+_NO_RUNS = backup.JobRecord(None, None, None, None)
 
 
 CONTROLS = [
     ("ISO-NS", "isolation"), ("ISO-PSA", "isolation"), ("ISO-NETPOL-DENY", "isolation"),
     ("ISO-NETPOL-ALLOW", "isolation"), ("ISO-QUOTA", "isolation"), ("ISO-NODES", "isolation"),
     ("IAM-RBAC", "access"), ("IAM-SA", "access"),
+    ("BKP-SCHEDULE", "backup"), ("BKP-RPO", "backup"), ("BKP-RESTORE", "backup"),
 ]  # fmt: skip
 
 
@@ -332,6 +373,11 @@ def _publish(run: _Run, verdicts: list[judge.Verdict]) -> None:
         namespace=run.spec.isolation.namespace,
         now=datetime.now(UTC),
     )  # fmt: skip
+    if run.backup_runs:
+        backups, restore_tests = run.backup_runs
+        new["lastBackup"] = backups.to_status()
+        new["lastRestoreTest"] = restore_tests.to_status()
+        metrics.record_backup_runs(run.name, backups.last_success, restore_tests.last_success)
     was_ready = _is_settled(run.body)
     try:
         _write_status(run.cluster, run.body, new)
@@ -381,6 +427,7 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
         log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
         raise
     if spec.deletionPolicy == api.DeletionPolicy.Delete:
+        _keep_backup_volume(cluster, body, spec)
         log.info("deleting with the tenant", tenant=name, namespace=spec.isolation.namespace)
         return
     tenant = TenantRef(name, body["metadata"]["uid"])
@@ -388,7 +435,10 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     observed_ns = cluster.get("v1", "Namespace", ns)
     if observed_ns is None or ownership.namespace_conflict(observed_ns, tenant):
         return  # never ours: nothing to release
+    backup_policy = backup.build_backup_network_policy(spec, tenant, owned=False)
     orphans = [
+        *backup.build_backup_children(spec, tenant, owned=False),
+        *([backup_policy] if backup_policy else []),
         *isolation.build_allow_policies(spec, tenant, owned=False),
         isolation.build_default_deny_policy(spec, tenant, owned=False),
         isolation.build_resource_quota(spec, tenant, owned=False),
@@ -408,4 +458,27 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
         "Normal",
         "Retained",
         f"namespace {ns} and its contents are kept (deletionPolicy Retain) and labelled orphaned",
+    )
+
+
+def _keep_backup_volume(cluster: Cluster, body: Manifest, spec: api.OdooTenantSpec) -> None:
+    """Backups outlive their tenant whatever the deletion policy.
+
+    S3 backups live outside the cluster. A volume target's claim goes with the namespace, so its
+    PersistentVolume is switched to reclaim policy Retain first and labelled with the tenant.
+    """
+    if spec.backup is None or spec.backup.target.volume is None:
+        return
+    claim = cluster.get("v1", "PersistentVolumeClaim", spec.backup.target.volume.claimName, spec.isolation.namespace)
+    volume_name = ((claim or {}).get("spec") or {}).get("volumeName")
+    if not volume_name:
+        return  # never bound: no backup was ever written to it
+    tenant = body["metadata"]["name"]
+    cluster.apply(backup.build_backup_volume_retention(volume_name, tenant))
+    log.info("backup volume retained", tenant=tenant, volume=volume_name)
+    cluster.post_event(
+        body,
+        "Normal",
+        "BackupsRetained",
+        f"PersistentVolume {volume_name} holding the backups is kept (reclaim policy Retain)",
     )

@@ -40,6 +40,7 @@ def test_tenant_gets_every_child_status_and_metrics(cluster, operator) -> None:
     assert {c["id"]: c["status"] for c in status["controls"]} == {
         "ISO-NS": "Pass", "ISO-PSA": "Pass", "ISO-NETPOL-DENY": "Pass", "ISO-NETPOL-ALLOW": "Pass",
         "ISO-QUOTA": "Pass", "ISO-NODES": "Exempt", "IAM-RBAC": "Pass", "IAM-SA": "Pass",
+        "BKP-SCHEDULE": "Exempt", "BKP-RPO": "Exempt", "BKP-RESTORE": "Exempt",
     }  # fmt: skip
 
     def owned(obj: dict) -> bool:
@@ -121,6 +122,8 @@ def test_spec_change_updates_children(cluster, operator) -> None:
     assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "allow-integrations", ns) is not None
     # Dropping the integrations removes the policy the operator made for them.
     assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
-    wait_for("allow-integrations to be pruned",
-             lambda: cluster.get("networking.k8s.io/v1", "NetworkPolicy", "allow-integrations", ns) is None)
+    wait_for(
+        "allow-integrations to be pruned",
+        lambda: cluster.get("networking.k8s.io/v1", "NetworkPolicy", "allow-integrations", ns) is None,
+    )
     delete_tenant(name)

@@ -50,6 +50,27 @@ CASES = {
                    "should be less than or equal to 65535"),
 }  # fmt: skip
 
+S3_BY_NAME = {"endpoint": "https://s3.example.com", "bucket": "b-1", "credentialsSecret": "c", "egressCIDR": "s3.example"}
+BACKUP = {"target": {"volume": {"claimName": "backups"}}, "database": {"secretName": "db"}, "filestoreClaim": "fs"}
+CASES.update({
+    "backup-schedule": (base(backup={**BACKUP, "schedule": "every night"}), "must be a 5-field cron expression"),
+    "backup-schedule-fields": (base(backup={**BACKUP, "schedule": "0 2 * *"}), "must be a 5-field cron expression"),
+    "restore-test-schedule": (base(backup={**BACKUP, "restoreTest": {"schedule": "weekly"}}),
+                              "spec.backup.restoreTest.schedule: Invalid value"),
+    "backup-time-zone": (base(backup={**BACKUP, "timeZone": "Mars/Olympus"}),
+                         "unknown time zone Mars/Olympus evaluating rule: must be an IANA time zone name"),
+    "backup-rpo-format": (base(backup={**BACKUP, "rpo": "1d"}), "spec.backup.rpo: Invalid value: \"1d\": must be a "
+                          "duration of at least 1h"),
+    "backup-rpo-too-short": (base(backup={**BACKUP, "rpo": "30m"}), "must be a duration of at least 1h"),
+    "retention-keep-last": (base(backup={**BACKUP, "retention": {"keepLast": 0}}),
+                            "spec.backup.retention.keepLast: Invalid value: 0: spec.backup.retention.keepLast in body "
+                            "should be greater than or equal to 1"),
+    "retention-negative": (base(backup={**BACKUP, "retention": {"keepMonthly": -1}}),
+                           "should be greater than or equal to 0"),
+    "backup-target-one-of": (base(backup={**BACKUP, "target": {}}), "set exactly one of s3 or volume"),
+    "backup-s3-cidr": (base(backup={**BACKUP, "target": {"s3": S3_BY_NAME}}), "must be a CIDR block"),
+})  # fmt: skip
+
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_invalid_manifest_is_refused_with_its_message(crd, case: str) -> None:

@@ -104,7 +104,7 @@ def test_minimal_spec_allows_only_dns_and_the_ingress_controller() -> None:
         },
     }  # fmt: skip
     assert ingress["spec"] == {
-        "podSelector": {},
+        "podSelector": {"matchExpressions": [{"key": "hosting.odoo-operator.io/job", "operator": "DoesNotExist"}]},
         "policyTypes": ["Ingress"],
         "ingress": [{
             "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}}],

@@ -146,6 +146,17 @@ def test_score_ignores_exempt_controls() -> None:
     assert judge.score(_verdicts(P, F, E)) == 50
     assert judge.score(_verdicts(P, P, F)) == 67
     assert judge.score(_verdicts(E)) == 100
+    assert judge.score(_verdicts(P, ControlStatus.Unknown)) == 100
+    assert judge.score(_verdicts(F, ControlStatus.Unknown)) == 0
+
+
+def test_unknown_controls_leave_compliance_unknown() -> None:
+    verdicts = [judge.Verdict("BKP-RPO", "backup", ControlStatus.Unknown, "AwaitingFirstRun", "no backup yet"),
+                *_verdicts(ControlStatus.Pass)]  # fmt: skip
+    conditions = {c["type"]: c for c in judge.build_conditions(verdicts, [], 1)}
+    assert conditions["Compliant"]["status"] == "Unknown"
+    assert conditions["Compliant"]["message"] == "BKP-RPO: no backup yet"
+    assert conditions["Ready"]["status"] == "True" and conditions["Degraded"]["status"] == "False"
 
 
 def test_status_conditions_for_a_healthy_tenant() -> None:

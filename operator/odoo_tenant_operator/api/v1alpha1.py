@@ -9,9 +9,10 @@ enforces at `kubectl apply` time live next to the field they guard, under `cel(.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -54,6 +55,52 @@ def is_quantity(value: str) -> bool:
     return bool(_QUANTITY.match(value))
 
 
+_CRON_FIELD = r"(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
+_CRON_LIST = f"{_CRON_FIELD}(,{_CRON_FIELD})*"
+CRON_PATTERN = f"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|{_CRON_LIST}( {_CRON_LIST}){{4}})$"
+# Numeric bounds of the five fields; names (JAN, MON) are left to the CronJob validation.
+_CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why a cron expression is invalid, or None. The CRD checks the shape; this checks ranges."""
+    if not re.match(CRON_PATTERN, expression):
+        return f"{expression!r} is not a 5-field cron expression"
+    if expression.startswith("@"):
+        return None
+    for field_text, (low, high) in zip(expression.split(" "), _CRON_BOUNDS, strict=True):
+        for number in re.findall(r"(?<![/0-9])[0-9]+", field_text):
+            if not low <= int(number) <= high:
+                return f"{number} is out of range {low}-{high} in {expression!r}"
+    return None
+
+
+def parse_duration(value: str) -> timedelta:
+    """A duration written as hours and minutes, such as 26h, 90m or 1h30m."""
+    match = _DURATION.match(value)
+    if not value or not match:
+        raise ValueError(f"{value!r} is not a duration such as 26h or 90m")
+    return timedelta(hours=int(match.group(1) or 0), minutes=int(match.group(2) or 0))
+
+
+def _duration_rule(minimum: str) -> dict[str, Any]:
+    return cel(
+        f"self.matches('^([0-9]+h)?([0-9]+m)?$') && self != '' && duration(self) >= duration('{minimum}')",
+        f"must be a duration of at least {minimum} in hours and minutes, such as 26h or 90m",
+    )
+
+
+CRON_RULE = cel(
+    f"self.matches('{CRON_PATTERN.replace(chr(92), chr(92) * 2)}')",
+    "must be a 5-field cron expression (minute hour day-of-month month day-of-week) such as '0 2 * * *'",
+)
+TIME_ZONE_RULE = cel(
+    "timestamp('2020-01-01T00:00:00Z').getHours(self) >= 0",
+    "must be an IANA time zone name such as Europe/Brussels or UTC",
+)
+
+
 class _Model(BaseModel):
     # Unknown fields are pruned by the API server already; ignoring them here keeps an older
     # operator working against a newer CRD during a rolling upgrade.
@@ -68,6 +115,12 @@ class Tier(StrEnum):
 class DeletionPolicy(StrEnum):
     Retain = "Retain"
     Delete = "Delete"
+
+
+class S3Encryption(StrEnum):
+    none = ""
+    aes256 = "AES256"
+    kms = "aws:kms"
 
 
 class PodSecurityLevel(StrEnum):
@@ -266,6 +319,158 @@ class Access(_Model):
     )
 
 
+DEFAULT_BACKUP_IMAGE = "ghcr.io/odoo-tenant-operator/odoo-tenant-operator:0.1.0"
+
+
+class S3Target(_Model):
+    """An S3-compatible bucket. Credentials come from a Secret, never from the spec."""
+
+    endpoint: str = Field(
+        description="Endpoint URL, such as https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000.",
+        json_schema_extra=_schema(
+            cel("self.startsWith('https://') || self.startsWith('http://')", "must be an http:// or https:// URL"),
+            maxLength=256,
+        ),
+    )
+    bucket: str = Field(
+        description="Bucket name.",
+        json_schema_extra=_schema(
+            cel("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')", "must be a valid S3 bucket name"),
+            maxLength=63,
+        ),
+    )
+    prefix: str | None = Field(
+        None, description="Key prefix; defaults to the tenant name.", json_schema_extra=_schema(maxLength=256)
+    )
+    region: str = Field(
+        "us-east-1", description="Region sent to the endpoint.", json_schema_extra=_schema(maxLength=64)
+    )
+    credentialsSecret: str = Field(
+        description="Secret in the tenant namespace with keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+        json_schema_extra=_schema(maxLength=253),
+    )
+    serverSideEncryption: S3Encryption = Field(
+        S3Encryption.none, description="Server-side encryption requested on upload: empty (none), AES256 or aws:kms."
+    )
+    objectLockDays: int | None = Field(
+        None, description="Object-lock retention set on uploads when the bucket has object lock enabled.",
+        ge=1, le=3650,
+    )  # fmt: skip
+    egressCIDR: str = Field(
+        description="CIDR of the endpoint, which the backup pods' NetworkPolicy allows and nothing else.",
+        json_schema_extra=_schema(CIDR_RULE, maxLength=64),
+    )
+    port: int = Field(443, description="TCP port of the endpoint.", ge=1, le=65535)
+
+
+class VolumeTarget(_Model):
+    """A PersistentVolumeClaim in the tenant namespace that holds the backups."""
+
+    claimName: str = Field(description="Name of the PersistentVolumeClaim.", json_schema_extra=_schema(maxLength=253))
+
+
+class BackupTarget(_Model):
+    """Where backups go: exactly one of s3 or volume."""
+
+    s3: S3Target | None = Field(None, description=S3Target.__doc__)
+    volume: VolumeTarget | None = Field(None, description=VolumeTarget.__doc__)
+
+
+class Retention(_Model):
+    """Which backups prune keeps: the last N plus the newest of each recent day, week and month."""
+
+    keepLast: int = Field(7, description="Most recent backups always kept (at least 1).", ge=1, le=1000)
+    keepDaily: int = Field(7, description="Days for which the newest backup is kept.", ge=0, le=1000)
+    keepWeekly: int = Field(4, description="Weeks for which the newest backup is kept.", ge=0, le=1000)
+    keepMonthly: int = Field(6, description="Months for which the newest backup is kept.", ge=0, le=1000)
+
+
+class DatabaseRef(_Model):
+    """The tenant's PostgreSQL database, reached with credentials from a Secret."""
+
+    secretName: str = Field(
+        description="Secret in the tenant namespace with keys host, port, dbname, user and password.",
+        json_schema_extra=_schema(maxLength=253),
+    )
+
+
+class RestoreTest(_Model):
+    """A regular job that restores the latest backup into a scratch database and checks it."""
+
+    schedule: str = Field(
+        "30 4 * * 0", description="Cron schedule of the restore test (default weekly, Sunday 04:30).",
+        json_schema_extra=_schema(CRON_RULE, maxLength=128),
+    )  # fmt: skip
+    maxAge: str = Field(
+        "192h", description="BKP-RESTORE fails when the last successful restore test is older than this.",
+        json_schema_extra=_schema(_duration_rule("1h"), maxLength=16),
+    )  # fmt: skip
+    rto: str = Field(
+        "1h", description="Recovery time objective: a restore test slower than this fails.",
+        json_schema_extra=_schema(_duration_rule("1m"), maxLength=16),
+    )  # fmt: skip
+
+
+class Backup(_Model):
+    """Scheduled backups of the database and filestore, kept by retention and proven by restore tests."""
+
+    schedule: str = Field(
+        "0 2 * * *", description="Cron schedule of the backup (default daily at 02:00).",
+        json_schema_extra=_schema(CRON_RULE, maxLength=128),
+    )  # fmt: skip
+    timeZone: str = Field(
+        "UTC", description="IANA time zone of both schedules, such as Europe/Brussels.",
+        json_schema_extra=_schema(TIME_ZONE_RULE, maxLength=64),
+    )  # fmt: skip
+    rpo: str = Field(
+        "26h", description="Recovery point objective: BKP-RPO fails when the last good backup is older.",
+        json_schema_extra=_schema(_duration_rule("1h"), maxLength=16),
+    )  # fmt: skip
+    retention: Retention = Field(
+        default_factory=Retention, description=Retention.__doc__, json_schema_extra=_OBJECT_DEFAULT
+    )
+    target: BackupTarget = Field(
+        description=BackupTarget.__doc__,
+        json_schema_extra=_schema(cel("has(self.s3) != has(self.volume)", "set exactly one of s3 or volume")),
+    )
+    database: DatabaseRef = Field(description=DatabaseRef.__doc__)
+    filestoreClaim: str = Field(
+        description="PersistentVolumeClaim holding Odoo's filestore; mounted read-only for backups.",
+        json_schema_extra=_schema(maxLength=253),
+    )
+    image: str = Field(
+        DEFAULT_BACKUP_IMAGE,
+        description="Image with the odoo-tenant-backup tool.",
+        json_schema_extra=_schema(maxLength=512),
+    )
+    restoreTest: RestoreTest = Field(
+        default_factory=RestoreTest, description=RestoreTest.__doc__, json_schema_extra=_OBJECT_DEFAULT
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("timeZone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"{value!r} is not an IANA time zone") from error
+        return value
+
+    @field_validator("rpo")
+    @classmethod
+    def _rpo(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class OdooTenantSpec(_Model):
     """Desired isolation, access and lifecycle policy of one Odoo tenant."""
 
@@ -274,6 +479,7 @@ class OdooTenantSpec(_Model):
     )
     isolation: Isolation = Field(description=Isolation.__doc__)
     access: Access = Field(default_factory=Access, description=Access.__doc__, json_schema_extra=_OBJECT_DEFAULT)
+    backup: Backup | None = Field(None, description=Backup.__doc__)
     deletionPolicy: DeletionPolicy = Field(
         DeletionPolicy.Retain,
         description="Retain (default): deleting the tenant orphans its namespace and data. "
@@ -318,12 +524,23 @@ class ControlResult(_Model):
     lastTransitionTime: datetime = Field(description="When status last changed.")
 
 
+class JobOutcome(_Model):
+    """The most recent finished run of a backup or restore-test job."""
+
+    time: datetime | None = Field(None, description="When the last run finished.")
+    outcome: str | None = Field(None, description="Succeeded or Failed.")
+    job: str | None = Field(None, description="Name of the Job.")
+    lastSuccessTime: datetime | None = Field(None, description="When the last successful run finished.")
+
+
 class OdooTenantStatus(_Model):
     """Observed state of the tenant, written by the operator."""
 
     observedGeneration: int | None = Field(None, description="The spec generation last reconciled.")
     namespace: str | None = Field(None, description="The tenant's namespace.")
     score: int | None = Field(None, description="Share of applicable controls that pass, 0-100.", ge=0, le=100)
+    lastBackup: JobOutcome | None = Field(None, description="The latest backup run.")
+    lastRestoreTest: JobOutcome | None = Field(None, description="The latest restore-test run.")
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, Compliant and Degraded, readable by kstatus and Argo CD.",

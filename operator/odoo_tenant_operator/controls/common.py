@@ -20,6 +20,7 @@ MANAGED_BY_VALUE = "odoo-tenant-operator"
 TENANT_LABEL = f"{api.GROUP}/tenant"
 TIER_LABEL = f"{api.GROUP}/tier"
 ORPHANED_LABEL = f"{api.GROUP}/orphaned"
+JOB_LABEL = f"{api.GROUP}/job"  # on backup and restore-test pods, which get their own egress
 NODE_POOL_LABEL = f"{api.GROUP}/pool"
 NODE_SELECTOR_ANNOTATION = "scheduler.alpha.kubernetes.io/node-selector"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from odoo_tenant_operator.api import v1alpha1 as api
 from odoo_tenant_operator.controls.common import (
+    JOB_LABEL,
     NODE_POOL_LABEL,
     NODE_SELECTOR_ANNOTATION,
     TIER_LABEL,
@@ -67,6 +68,10 @@ def _namespace_selector(name: str) -> dict[str, Any]:
     return {"matchLabels": {"kubernetes.io/metadata.name": name}}
 
 
+# Odoo's own pods; backup and restore-test pods only get DNS, the database and their target.
+NOT_JOB_PODS: dict[str, Any] = {"matchExpressions": [{"key": JOB_LABEL, "operator": "DoesNotExist"}]}
+
+
 def _tcp(*ports: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
@@ -111,7 +116,7 @@ def build_allow_policies(spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: 
             ns,
             tenant,
             {
-                "podSelector": {},
+                "podSelector": NOT_JOB_PODS,
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
@@ -132,7 +137,8 @@ def build_allow_policies(spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: 
                 ns,
                 tenant,
                 {
-                    "podSelector": {},
+                    # Backups need the database; nothing else needs to be reachable from them.
+                    "podSelector": {} if name == "postgres" else NOT_JOB_PODS,
                     "policyTypes": ["Egress"],
                     "egress": [{"to": [_data_service_peer(service, ns)], "ports": _tcp(service.port)}],
                 },
@@ -146,7 +152,7 @@ def build_allow_policies(spec: api.OdooTenantSpec, tenant: TenantRef, *, owned: 
                 ns,
                 tenant,
                 {
-                    "podSelector": {},
+                    "podSelector": NOT_JOB_PODS,
                     "policyTypes": ["Egress"],
                     "egress": [
                         {"to": [{"ipBlock": {"cidr": rule.cidr}}], "ports": _tcp(*rule.ports)} for rule in net.egress

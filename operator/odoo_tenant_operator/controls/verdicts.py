@@ -184,11 +184,12 @@ def judge_service_account(observed: Manifest | None, namespace: str) -> Verdict:
 
 
 def score(verdicts: Sequence[Verdict]) -> int:
-    applicable = [v for v in verdicts if v.status != Status.Exempt]
-    if not applicable:
+    """Share of judged controls that pass; Exempt and Unknown (no evidence yet) do not count."""
+    judged = [v for v in verdicts if v.status in (Status.Pass, Status.Fail)]
+    if not judged:
         return 100
-    passing = sum(1 for v in applicable if v.status == Status.Pass)
-    return round(100 * passing / len(applicable))
+    passing = sum(1 for v in judged if v.status == Status.Pass)
+    return round(100 * passing / len(judged))
 
 
 def _timestamp(now: datetime) -> str:
@@ -212,6 +213,8 @@ def build_conditions(verdicts: Sequence[Verdict], problems: Sequence[Problem], g
         compliant = ("False", "ControlsFailing", "; ".join(f"{v.id}: {v.message}" for v in failing))
     elif problems:
         compliant = ("Unknown", "NotReconciled", "controls cannot be judged until the tenant reconciles")
+    elif unknown := [v for v in verdicts if v.status == Status.Unknown]:
+        compliant = ("Unknown", "AwaitingEvidence", "; ".join(f"{v.id}: {v.message}" for v in unknown))
     else:
         compliant = ("True", "AllControlsPass", f"{len(verdicts)} controls pass or are exempt")
     if problems or failing:

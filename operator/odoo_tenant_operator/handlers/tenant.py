@@ -8,6 +8,7 @@ Deletion releases (Retain) or leaves to the garbage collector (Delete), then for
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import kopf
@@ -16,7 +17,7 @@ import structlog
 from odoo_tenant_operator import metrics, reconcile
 from odoo_tenant_operator.api import v1alpha1 as api
 from odoo_tenant_operator.controls.access import TENANT_ADMIN_ROLE, build_tenant_admin_cluster_role
-from odoo_tenant_operator.controls.common import describe_drift
+from odoo_tenant_operator.controls.common import JOB_LABEL, TENANT_LABEL, describe_drift
 from odoo_tenant_operator.k8s.client import ApiError, Cluster
 
 log = structlog.get_logger("odoo_tenant_operator.handlers")
@@ -29,6 +30,7 @@ CHILD_RESOURCES = [
     ("v1", "limitranges"),
     ("rbac.authorization.k8s.io/v1", "rolebindings"),
     ("v1", "serviceaccounts"),
+    ("batch/v1", "cronjobs"),
 ]
 
 
@@ -77,9 +79,38 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
     def on_tenant_changed(name: str, reason: str, **_: Any) -> None:
         reconcile_by_name(name, str(reason))
 
-    @kopf.timer(*resource, interval=recheck_interval, initial_delay=recheck_interval, registry=registry)
-    def on_recheck(name: str, **_: Any) -> None:
-        reconcile_by_name(name, "recheck")
+    recheck_stop = threading.Event()
+
+    def recheck_forever() -> None:
+        """Every interval, reconcile every tenant: catches what a missed watch event would hide.
+
+        One loop for the fleet rather than a kopf timer per tenant: a single list call per interval,
+        and nothing per-object for kopf to wind down when a tenant is deleted.
+        """
+        while not recheck_stop.wait(recheck_interval):
+            try:
+                tenants = cluster.list(api.API_VERSION, api.KIND)
+            except ApiError as error:
+                metrics.RECONCILE_ERRORS.labels(reason="ReadFailed").inc()
+                log.warning("re-check skipped", error=str(error))
+                continue
+            for tenant in tenants:
+                if recheck_stop.is_set():
+                    return
+                if tenant["metadata"].get("deletionTimestamp"):
+                    continue
+                try:
+                    reconcile_by_name(tenant["metadata"]["name"], "recheck")
+                except Exception as error:  # noqa: BLE001 - one tenant's failure must not stop the loop
+                    log.error("re-check failed", tenant=tenant["metadata"]["name"], error=str(error))
+
+    @kopf.on.startup(registry=registry)
+    def start_rechecks(**_: Any) -> None:
+        threading.Thread(target=recheck_forever, name="recheck", daemon=True).start()
+
+    @kopf.on.cleanup(registry=registry)
+    def stop_rechecks(**_: Any) -> None:
+        recheck_stop.set()
 
     @kopf.on.delete(*resource, registry=registry)
     def on_tenant_deleted(name: str, body: kopf.Body, **_: Any) -> None:
@@ -105,6 +136,14 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
         kopf.on.event(group=group or None, version=version, plural=plural, when=owned_by_tenant, registry=registry)(
             on_child_event
         )
+
+    # Jobs belong to their CronJob, not the tenant: they are found by the tenant label. A finished
+    # backup or restore test updates lastBackup/lastRestoreTest and BKP-RPO/BKP-RESTORE at once.
+    @kopf.on.event("batch", "v1", "jobs", labels={JOB_LABEL: kopf.PRESENT, TENANT_LABEL: kopf.PRESENT},
+                   registry=registry)  # fmt: skip
+    def on_job_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+        if type is not None:
+            reconcile_by_name(body["metadata"]["labels"][TENANT_LABEL], f"Job {type.lower()}")
 
     @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterroles",
                    field="metadata.name", value=TENANT_ADMIN_ROLE, registry=registry)  # fmt: skip
