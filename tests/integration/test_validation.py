@@ -50,7 +50,7 @@ CASES = {
                    "should be less than or equal to 65535"),
 }  # fmt: skip
 
-S3_BY_NAME = {"endpoint": "https://s3.example.com", "bucket": "b-1", "credentialsSecret": "c", "egressCIDR": "s3.example"}
+S3_BY_NAME = {"endpoint": "https://s3.example.com", "bucket": "b-1", "credentialsSecret": "c", "egressCIDR": "s3"}
 BACKUP = {"target": {"volume": {"claimName": "backups"}}, "database": {"secretName": "db"}, "filestoreClaim": "fs"}
 CASES.update({
     "backup-schedule": (base(backup={**BACKUP, "schedule": "every night"}), "must be a 5-field cron expression"),
