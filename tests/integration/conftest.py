@@ -96,7 +96,8 @@ def cluster(crd: None) -> Cluster:
 class OperatorProcess:
     """The operator as a user runs it: `odoo-tenant-operator run`, logs to a file."""
 
-    def __init__(self, log_dir: Path, recheck_interval: float):
+    def __init__(self, log_dir: Path, recheck_interval: float, kubeconfig: Path = KUBECONFIG):
+        self.kubeconfig = kubeconfig
         self.metrics_port = free_port()
         self.log_path = log_dir / "operator.log"
         self.recheck_interval = recheck_interval
@@ -105,7 +106,7 @@ class OperatorProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(BIN / "odoo-tenant-operator"), "run", "--kubeconfig", str(KUBECONFIG),
+            [str(BIN / "odoo-tenant-operator"), "run", "--kubeconfig", str(self.kubeconfig),
              "--metrics-port", str(self.metrics_port), "--metrics-address", "127.0.0.1", "--health-port", "0",
              "--recheck-interval", str(self.recheck_interval)],
             stdout=log, stderr=subprocess.STDOUT,
