@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.kubeconfig:
+        # Before any import of the Kubernetes client: it reads the variable once, at import time,
+        # and kopf's login goes through it. Set later, kopf would look in ~/.kube/config instead.
+        os.environ["KUBECONFIG"] = args.kubeconfig
     import kopf
 
     from odoo_tenant_operator import logging as oplogging
@@ -49,9 +53,6 @@ def run(args: argparse.Namespace) -> None:
     from odoo_tenant_operator.k8s.client import Cluster, load_api_client
 
     oplogging.configure(args.log_format, args.log_level)
-    if args.kubeconfig:
-        # kopf's own login reads the same variable, so both clients see one cluster.
-        os.environ["KUBECONFIG"] = args.kubeconfig
     try:
         cluster = Cluster(load_api_client(args.kubeconfig, args.in_cluster))
     except Exception as error:  # noqa: BLE001 - any config problem ends here with its message

@@ -110,6 +110,8 @@ class OperatorProcess:
              "--metrics-port", str(self.metrics_port), "--metrics-address", "127.0.0.1", "--health-port", "0",
              "--recheck-interval", str(self.recheck_interval)],
             stdout=log, stderr=subprocess.STDOUT,
+            # Only --kubeconfig says where the cluster is, as in a user's shell without KUBECONFIG.
+            env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
         )  # fmt: skip
         wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
 
@@ -135,6 +137,16 @@ class OperatorProcess:
         self.stop()
         self.metrics_port = free_port()
         self.start()
+
+    def triggers(self, tenant: str) -> list[str]:
+        """What set off each reconcile of `tenant`, from the operator's JSON log."""
+        found = []
+        for line in self.log_path.read_text().splitlines():
+            if line.startswith("{") and '"reconciled"' in line:
+                entry = json.loads(line)
+                if entry.get("tenant") == tenant:
+                    found.append(str(entry.get("trigger")))
+        return found
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:

@@ -35,6 +35,7 @@ BREAKAGES = {
         lambda ns: kubectl("delete", "networkpolicy", "default-deny", "-n", ns),
         lambda cluster, ns: cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns) is not None,
         "NetworkPolicy {ns}/default-deny was deleted; restored",
+        "NetworkPolicy deleted",
     ),
     "edit-allow-policy": (
         "NetworkPolicy",
@@ -43,6 +44,7 @@ BREAKAGES = {
                                         "value": {"protocol": "TCP", "port": 22}}])),
         lambda cluster, ns: _ingress_ports(cluster, ns) == [8069, 8072],
         "NetworkPolicy {ns}/allow-ingress-controller was changed at spec.ingress[0].ports; restored",
+        "NetworkPolicy modified",
     ),
     "strip-psa-enforce-label": (
         "Namespace",
@@ -50,6 +52,7 @@ BREAKAGES = {
         lambda cluster, ns: cluster.get("v1", "Namespace", ns)["metadata"]["labels"].get(
             "pod-security.kubernetes.io/enforce") == "restricted",
         "Namespace {ns} was changed at metadata.labels.pod-security.kubernetes.io/enforce; restored",
+        "Namespace modified",
     ),
     "raise-quota": (
         "ResourceQuota",
@@ -58,6 +61,7 @@ BREAKAGES = {
         lambda cluster, ns: cluster.get("v1", "ResourceQuota", "tenant-quota", ns)["spec"]["hard"]["pods"] == "30"
         and cluster.get("v1", "ResourceQuota", "tenant-quota", ns)["spec"]["hard"]["limits.memory"] == "8Gi",
         "ResourceQuota {ns}/tenant-quota was changed at spec.hard",
+        "ResourceQuota modified",
     ),
 }  # fmt: skip
 
@@ -65,7 +69,7 @@ BREAKAGES = {
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_drift_is_repaired_counted_and_reported(cluster, operator, settled, breakage: str) -> None:
     name, ns = settled
-    kind, break_it, repaired, message = BREAKAGES[breakage]
+    kind, break_it, repaired, message, trigger = BREAKAGES[breakage]
     before = operator.sample("odoo_tenant_drift_repairs_total", tenant=name, kind=kind) or 0
     break_it(ns)
     wait_for(f"{breakage} to be repaired", lambda: repaired(cluster, ns), timeout=10, interval=0.1)
@@ -78,6 +82,8 @@ def test_drift_is_repaired_counted_and_reported(cluster, operator, settled, brea
                          for e in events_for(name)), timeout=10)  # fmt: skip
     tenant = wait_ready(cluster, name)
     assert tenant["status"]["score"] == 100
+    # The watch, not only the periodic re-check, saw it: a dead watch would hide behind the re-check.
+    assert trigger in operator.triggers(name)
 
 
 def test_deleted_namespace_children_come_back_on_recheck(cluster, operator, settled) -> None:
