@@ -85,7 +85,7 @@ def run_coalesced(name: str, work: Callable[[], None]) -> None:
 def _step(tenant: str, name: str) -> Iterator[None]:
     start = time.monotonic()
     yield
-    log.debug("reconcile step", tenant=tenant, step=name, duration_ms=round((time.monotonic() - start) * 1000, 1))
+    log.info("reconcile step", tenant=tenant, step=name, duration_ms=round((time.monotonic() - start) * 1000, 1))
 
 
 class _Run:
