@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 KUBECONFIG = ROOT / ".local" / "kubeconfig"
+API_VERSION = "hosting.odoo-operator.io/v1alpha1"
 ENV = {**os.environ, "KUBECONFIG": str(KUBECONFIG)}
 
 
@@ -82,12 +83,11 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         baseline_rss = rss_mib(operator.pid)
-        manifests = "\n---\n".join(
-            json.dumps({"apiVersion": "hosting.odoo-operator.io/v1alpha1", "kind": "OdooTenant",
-                        "metadata": {"name": n},
-                        "spec": {"tier": "shared", "deletionPolicy": "Delete", "isolation": {"namespace": f"odoo-{n}"}}})
-            for n in names
-        )  # fmt: skip
+        def tenant(n: str) -> str:
+            spec = {"tier": "shared", "deletionPolicy": "Delete", "isolation": {"namespace": f"odoo-{n}"}}
+            return json.dumps({"apiVersion": API_VERSION, "kind": "OdooTenant", "metadata": {"name": n}, "spec": spec})
+
+        manifests = "\n---\n".join(tenant(n) for n in names)
         start = time.monotonic()
         kubectl("apply", "-f", "-", stdin=manifests)
         while (ready := ready_count(prefix)) < len(names):
