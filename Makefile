@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint crds cluster-up down clean venv system-deps bench
+.PHONY: demo test unit integration lint crds cluster-up down clean venv system-deps bench bench-backup
 
 venv: $(STAMP)
 
@@ -45,6 +45,9 @@ cluster-up: venv
 
 bench: venv
 	$(BIN)/python hack/bench_reconcile.py
+
+bench-backup: venv system-deps
+	$(BIN)/python hack/bench_backup.py --workdir /var/tmp
 
 down:
 	@hack/demo.sh stop-operator

@@ -69,17 +69,17 @@ show_controls() { # tenant
 }
 
 demo() {
-  say "1/6 Local control plane (etcd, kube-apiserver, kube-controller-manager)"
+  say "1/7 Local control plane (etcd, kube-apiserver, kube-controller-manager)"
   "$ROOT/hack/cluster.sh" up
 
-  say "2/6 Install the OdooTenant CRD"
+  say "2/7 Install the OdooTenant CRD"
   "$KUBECTL" apply --server-side --force-conflicts -k "$ROOT/crds"
   "$KUBECTL" wait --for=condition=Established --timeout=60s crd/odootenants.hosting.odoo-operator.io
 
-  say "3/6 Start the operator in the background"
+  say "3/7 Start the operator in the background"
   start_operator
 
-  say "4/6 Apply the example tenants (examples/)"
+  say "4/7 Apply the example tenants (examples/)"
   local tenants=() file
   for file in "$ROOT"/examples/*.yaml; do
     "$KUBECTL" apply -f "$file"
@@ -89,10 +89,10 @@ demo() {
   echo "[demo] an invalid manifest is refused by the API server, with a message per mistake:"
   if "$KUBECTL" apply -f "$ROOT/examples/invalid/" 2>&1 | sed 's/^/    /'; then :; fi
 
-  say "5/6 Wait until the tenants are Ready"
+  say "5/7 Wait until the tenants are Ready"
   wait_ready "${tenants[@]}"
 
-  say "6/6 Status and metrics"
+  say "6/7 Status and metrics"
   "$KUBECTL" get odootenants
   echo
   echo "Controls of ${tenants[0]}:"
@@ -114,6 +114,23 @@ demo() {
   echo "Operator metrics (http://127.0.0.1:$METRICS_PORT/metrics):"
   curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^odoo_(tenant|operator)_' \
     | grep -vE '_bucket\{' | sed 's/^/    /'
+
+  say "7/7 Backups: one real backup and restore test, judged by the operator"
+  local backed_up=""
+  for name in "${tenants[@]}"; do
+    [[ -n "$("$KUBECTL" get odootenant "$name" -o jsonpath='{.spec.backup.schedule}')" ]] && backed_up=$name && break
+  done
+  if [[ -n "$backed_up" ]]; then
+    "$KUBECTL" get cronjobs -n "$("$KUBECTL" get odootenant "$backed_up" -o jsonpath='{.status.namespace}')"
+    if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+      "$BIN/python" "$ROOT/hack/demo_backup.py" "$backed_up"
+    else
+      echo "[demo] PostgreSQL server binaries not found; run 'make system-deps' to see a real backup here"
+    fi
+    echo
+    echo "Backup metrics:"
+    curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^odoo_tenant_(backup|restore_test)_' | sed 's/^/    /'
+  fi
 
   cat <<EOF
 

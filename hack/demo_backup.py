@@ -1,0 +1,107 @@
+"""Demo step: one real backup and restore test of a tenant-like database, seen by the operator.
+
+Starts a private PostgreSQL (as the backup tests do), builds an Odoo-like database and
+filestore, runs `odoo-tenant-backup backup` and `restore-test` for real against a volume
+target under .local/demo-backups, then records each run as a finished Job in the tenant's
+namespace: pods cannot run here (no kubelet), so the Job's status is written the way the Job
+controller would, with the real start and end times. The operator then judges BKP-RPO and
+BKP-RESTORE from those Jobs.
+
+Usage: .venv/bin/python hack/demo_backup.py TENANT
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "backup"))
+
+import backup_testlib as lib  # noqa: E402 - the helpers the backup tests use to start real servers
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "KUBECONFIG": str(ROOT / ".local" / "kubeconfig")}
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([str(BIN / "kubectl"), *args], env=ENV, input=stdin, text=True, capture_output=True)
+    if result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_job(namespace: str, tenant: str, kind: str, started: datetime, finished: datetime, ok: bool) -> str:
+    name = f"demo-{kind}-{finished:%H%M%S}"
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {"hosting.odoo-operator.io/tenant": tenant, "hosting.odoo-operator.io/job": kind}},
+        "spec": {"managedBy": "hosting.odoo-operator.io/demo", "template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": kind, "image": "odoo-tenant-backup"}]}}},
+    }  # fmt: skip
+    kubectl("apply", "-f", "-", stdin=json.dumps(job))
+    done = "Complete" if ok else "Failed"
+    criteria = "SuccessCriteriaMet" if ok else "FailureTarget"
+    status = {"startTime": stamp(started), "conditions": [
+        {"type": criteria, "status": "True", "lastTransitionTime": stamp(finished)},
+        {"type": done, "status": "True", "lastTransitionTime": stamp(finished)}]}  # fmt: skip
+    status.update({"completionTime": stamp(finished), "succeeded": 1} if ok else {"failed": 1})
+    kubectl("patch", "job", name, "-n", namespace, "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": status}))  # fmt: skip
+    return name
+
+
+def timed_run(*args: str, env: dict[str, str]) -> tuple[lib.ToolRun, datetime, datetime]:
+    started = datetime.now(UTC)
+    run = lib.run_tool(*args, env=env, timeout=600)
+    return run, started, datetime.now(UTC)
+
+
+def main() -> None:
+    tenant = sys.argv[1]
+    namespace = kubectl("get", "odootenant", tenant, "-o", "jsonpath={.status.namespace}")
+    work = ROOT / ".local" / "demo-backup"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print("[demo] starting a private PostgreSQL and building an Odoo-like database and filestore ...")
+    with lib.start_postgres() as pg:
+        template = lib.build_tenant_template(pg, work / "filestore", name="boutique")
+        target = lib.volume_target(work / "backups")
+        env = {**lib.Tenant(tenant, template.database, template.filestore, pg).env(), **target.env}
+        for args, kind in ((("backup", "--json"), "backup"), (("restore-test", "--json"), "restore-test")):
+            print(f"[demo] odoo-tenant-backup {' '.join(args)}")
+            run, started, finished = timed_run(*args, env=env)
+            for line in run.stdout.strip().splitlines():
+                print("    " + line[:400])
+            if run.returncode != 0:
+                print("    " + run.stderr.strip().replace("\n", "\n    "))
+            job = record_job(namespace, tenant, kind, started, finished, run.returncode == 0)
+            print(f"[demo] recorded as Job {namespace}/{job} ({'Succeeded' if run.returncode == 0 else 'Failed'})")
+        listing = lib.run_tool("list", env=env)
+        print("[demo] odoo-tenant-backup list\n    " + listing.stdout.strip().replace("\n", "\n    "))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = json.loads(kubectl("get", "odootenant", tenant, "-o", "json"))["status"]
+        verdicts = {c["id"]: c for c in status["controls"]}
+        if verdicts["BKP-RPO"]["status"] == "Pass" and verdicts["BKP-RESTORE"]["status"] == "Pass":
+            break
+        time.sleep(0.5)
+    for cid in ("BKP-SCHEDULE", "BKP-RPO", "BKP-RESTORE"):
+        print(f"    {cid:<13} {verdicts[cid]['status']:<7} {verdicts[cid]['message']}")
+    print(f"    lastBackup:      {status.get('lastBackup')}")
+    print(f"    lastRestoreTest: {status.get('lastRestoreTest')}")
+
+
+if __name__ == "__main__":
+    main()
