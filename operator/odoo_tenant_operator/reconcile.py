@@ -129,6 +129,12 @@ class _Run:
             log.info("applied", tenant=self.name, object=object_key(desired), change=drift)
         return applied
 
+    def ensure_current(self, desired: Manifest) -> Manifest | None:
+        """Read the object `desired` names, then ensure it."""
+        meta = desired["metadata"]
+        observed = self.read(desired["apiVersion"], desired["kind"], meta["name"], meta.get("namespace"))
+        return self.ensure(desired, observed)
+
     def read(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Manifest | None:
         try:
             return self.cluster.get(api_version, kind, name, namespace)
@@ -206,51 +212,24 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
         return judge.Observed(namespace=namespace)
 
     with _step(run.name, "network-policies"):
-        desired_policies = _desired_policies(spec, tenant)
-        policies: dict[str, Manifest] = {}
-        for desired in desired_policies:
-            policy_name = desired["metadata"]["name"]
-            found = run.ensure(desired, run.read("networking.k8s.io/v1", "NetworkPolicy", policy_name, ns))
-            if found:
-                policies[policy_name] = found
-        _prune_stale(run, "networking.k8s.io/v1", "NetworkPolicy", {m["metadata"]["name"] for m in desired_policies})
+        policies = _ensure_set(run, "networking.k8s.io/v1", "NetworkPolicy", _desired_policies(spec, tenant))
 
     with _step(run.name, "quota"):
-        quota = run.ensure(
-            isolation.build_resource_quota(spec, tenant),
-            run.read("v1", "ResourceQuota", isolation.QUOTA_NAME, ns),
-        )
-        limit_range = run.ensure(
-            isolation.build_limit_range(spec, tenant),
-            run.read("v1", "LimitRange", isolation.LIMIT_RANGE_NAME, ns),
-        )
+        quota = run.ensure_current(isolation.build_resource_quota(spec, tenant))
+        limit_range = run.ensure_current(isolation.build_limit_range(spec, tenant))
 
     with _step(run.name, "access"):
-        run.ensure(
-            access.build_tenant_admin_binding(spec, tenant),
-            run.read("rbac.authorization.k8s.io/v1", "RoleBinding", access.TENANT_ADMIN_BINDING, ns),
-        )
+        run.ensure_current(access.build_tenant_admin_binding(spec, tenant))
         try:
             bindings = run.cluster.list("rbac.authorization.k8s.io/v1", "RoleBinding", ns)
         except ApiError as error:
             run.problems.append(judge.Problem("ReadFailed", str(error)))
             bindings = []
-        service_account = run.ensure(
-            access.build_default_service_account(spec, tenant),
-            run.read("v1", "ServiceAccount", "default", ns),
-        )
+        service_account = run.ensure_current(access.build_default_service_account(spec, tenant))
 
     with _step(run.name, "backup"):
-        cronjobs: dict[str, Manifest] = {}
-        desired_cronjobs = backup.build_backup_children(spec, tenant)
-        for desired in desired_cronjobs:
-            cronjob_name = desired["metadata"]["name"]
-            found = run.ensure(desired, run.read("batch/v1", "CronJob", cronjob_name, ns))
-            if found:
-                cronjobs[cronjob_name] = found
-        _prune_stale(run, "batch/v1", "CronJob", {m["metadata"]["name"] for m in desired_cronjobs})
+        run.cronjobs = _ensure_set(run, "batch/v1", "CronJob", backup.build_backup_children(spec, tenant))
         run.backup_runs = _job_records(run) if spec.backup else None
-        run.cronjobs = cronjobs
 
     return judge.Observed(
         namespace=namespace,
@@ -260,6 +239,13 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
         role_bindings=bindings,
         service_account=service_account,
     )
+
+
+def _ensure_set(run: _Run, api_version: str, kind: str, desired: list[Manifest]) -> dict[str, Manifest]:
+    """Ensure every desired object of one kind and prune the ones the spec no longer asks for."""
+    found = {m["metadata"]["name"]: run.ensure_current(m) for m in desired}
+    _prune_stale(run, api_version, kind, set(found))
+    return {name: obj for name, obj in found.items() if obj}
 
 
 def _desired_policies(spec: api.OdooTenantSpec, tenant: TenantRef) -> list[Manifest]:
