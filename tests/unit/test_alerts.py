@@ -23,6 +23,8 @@ def test_alert_rules_pass_promtool(tmp_path: Path) -> None:
     shutil.copy(ROOT / "tests/prometheus/rules_test.yaml", tmp_path / "rules_test.yaml")
     check = subprocess.run([promtool, "check", "rules", "rules.yaml"], cwd=tmp_path, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    result = subprocess.run([promtool, "test", "rules", "rules_test.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [promtool, "test", "rules", "rules_test.yaml"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
