@@ -25,9 +25,21 @@ die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
 k8s_version() { awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$MODDIR/go.mod"; }
 
 # The cache key changes whenever a pinned version changes, so a stale binary is never used.
+# Version stamps, as Kubernetes' own build sets them, so `kubectl version` and /version tell the
+# truth instead of v0.0.0-master.
+ldflags() {
+  local v minor
+  v=$(k8s_version); minor=${v#v1.}; minor=${minor%%.*}
+  local x="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    x+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  echo "$x"
+}
+
 bin_dir() {
   local key
-  key=$(cat "$MODDIR/go.mod" "$MODDIR/go.sum" | sha256sum | cut -c1-12)
+  key=$( (cat "$MODDIR/go.mod" "$MODDIR/go.sum"; ldflags) | sha256sum | cut -c1-12)
   echo "$CACHE_ROOT/controlplane-$(k8s_version)-$key"
 }
 
@@ -53,7 +65,7 @@ cmd_build() {
     i=$((i + 1)); name=${t%%:*}; pkg=${t#*:}
     log "[$i/${#targets[@]}] go build $pkg"
     local s=$SECONDS
-    (cd "$MODDIR" && go build -ldflags='-s -w' -o "$dir.tmp/$name" "$pkg") \
+    (cd "$MODDIR" && go build -ldflags="$(ldflags)" -o "$dir.tmp/$name" "$pkg") \
       || die "building $name failed (see the go output above)"
     log "[$i/${#targets[@]}] $name built in $((SECONDS - s))s"
   done
