@@ -54,10 +54,18 @@ def run(args: argparse.Namespace) -> None:
 
     oplogging.configure(args.log_format, args.log_level)
     try:
-        cluster = Cluster(load_api_client(args.kubeconfig, args.in_cluster))
+        api_client = load_api_client(args.kubeconfig, args.in_cluster)
     except Exception as error:  # noqa: BLE001 - any config problem ends here with its message
         sys.exit(f"odoo-tenant-operator: cannot load Kubernetes credentials: {error}")
-    metrics.serve(args.metrics_port, args.metrics_address)
+    try:
+        metrics.serve(args.metrics_port, args.metrics_address)
+    except OSError as error:
+        sys.exit(f"odoo-tenant-operator: cannot serve metrics on {args.metrics_address}:{args.metrics_port}: {error}")
+    try:
+        cluster = Cluster(api_client)
+    except Exception as error:  # noqa: BLE001 - discovery fails in many ways; all mean the same to a user
+        host = api_client.configuration.host
+        sys.exit(f"odoo-tenant-operator: cannot reach the Kubernetes API server at {host}: {error}")
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(kopf.login_via_client)
     tenant.register(registry, cluster, args.recheck_interval)
