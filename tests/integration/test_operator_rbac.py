@@ -42,7 +42,11 @@ def test_operator_runs_with_its_deployed_rbac(cluster, operator, tmp_path) -> No
     service_account_kubeconfig(kubeconfig)
     least = OperatorProcess(tmp_path, recheck_interval=3.0, kubeconfig=kubeconfig)
     operator.stop()
+    # It must be able to create and repair the tenant-admin role itself.
+    kubectl("delete", "clusterrole", "odoo-tenant-admin", "--ignore-not-found")
     least.start()
+    wait_for("the tenant-admin role", lambda: cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole",
+                                                        "odoo-tenant-admin"))  # fmt: skip
     try:
         name = unique("rbac-op")
         ns = f"odoo-{name}"
@@ -54,6 +58,10 @@ def test_operator_runs_with_its_deployed_rbac(cluster, operator, tmp_path) -> No
         assert condition(tenant, "Degraded")["status"] == "False", condition(tenant, "Degraded")
         kubectl("delete", "networkpolicy", "default-deny", "-n", ns)
         wait_for("the repair", lambda: cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns))
+        # Dropping the backup spec prunes the CronJobs and the backup policy.
+        assert apply(tenant_manifest(name, ns, access={"adminUsers": ["alice"]})).returncode == 0
+        wait_for("the CronJobs to be pruned", lambda: not cluster.list("batch/v1", "CronJob", ns))
+        assert condition(wait_ready(cluster, name), "Degraded")["status"] == "False"
         delete_tenant(name)  # Retain: strips owner references with the same permissions
         assert not cluster.get("v1", "Namespace", ns)["metadata"].get("ownerReferences")
         kubectl("delete", "namespace", ns, "--wait=false")

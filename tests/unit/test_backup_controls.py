@@ -33,9 +33,10 @@ def test_backup_cronjob_schedule_history_and_deadlines() -> None:
     assert cronjob["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     body = cronjob["spec"]
     assert {k: body[k] for k in ("schedule", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds",
-                                 "successfulJobsHistoryLimit", "failedJobsHistoryLimit")} == {
+                                 "successfulJobsHistoryLimit", "failedJobsHistoryLimit", "suspend")} == {
         "schedule": "15 1 * * *", "timeZone": "Europe/Brussels", "concurrencyPolicy": "Forbid",
         "startingDeadlineSeconds": 3600, "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
+        "suspend": False,
     }  # fmt: skip
     assert body["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 6 * 3600
     assert body["jobTemplate"]["metadata"]["labels"]["hosting.odoo-operator.io/job"] == "backup"

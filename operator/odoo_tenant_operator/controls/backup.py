@@ -135,6 +135,8 @@ def _cronjob(name: str, job: str, spec: api.OdooTenantSpec, tenant: TenantRef, s
         "spec": {
             "schedule": schedule,
             "timeZone": spec.backup.timeZone,
+            # Declared so that suspending the schedule counts as drift and is undone.
+            "suspend": False,
             "concurrencyPolicy": "Forbid",
             # A run missed by more than an hour waits for the next slot rather than piling up.
             "startingDeadlineSeconds": 3600,
