@@ -28,6 +28,7 @@ from odoo_tenant_operator.controls.common import (
     JOB_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    STRICT_FIELDS,
     TENANT_LABEL,
     Manifest,
     TenantRef,
@@ -40,6 +41,14 @@ log = structlog.get_logger("odoo_tenant_operator.reconcile")
 
 # Only one tenant at a time may claim a namespace, or two could both see it free.
 _NAMESPACE_CLAIM = threading.Lock()
+
+# The last spec of each tenant (by uid) that validated, enforced while a newer one does not.
+_LAST_VALID: dict[str, tuple[str, api.OdooTenantSpec]] = {}
+
+# Which tenant each reconciled namespace belongs to, so watch events on objects the operator does
+# not own (a NetworkPolicy or RoleBinding someone added, a namespace stripped of its owner
+# reference) still reach the right tenant at once instead of at the next re-check.
+NAMESPACE_TENANTS: dict[str, str] = {}
 
 
 @dataclass
@@ -100,6 +109,7 @@ class _Run:
         self.settled = settled
         self.problems: list[judge.Problem] = []
         self.cronjobs: dict[str, Manifest] = {}
+        self.conflict = False
         self.backup_runs: tuple[backup.JobRecord, backup.JobRecord] | None = None
 
     def ensure(self, desired: Manifest, observed: Manifest | None) -> Manifest | None:
@@ -109,6 +119,9 @@ class _Run:
             return observed
         try:
             applied = self.cluster.apply(desired)
+            strict = STRICT_FIELDS.get(desired["kind"])
+            if strict and describe_drift(desired, applied):
+                applied = self.cluster.replace_fields(desired, strict)
         except ApiError as error:
             self.problems.append(judge.Problem("ApplyFailed", str(error)))
             metrics.RECONCILE_ERRORS.labels(reason="ApplyFailed").inc()
@@ -154,11 +167,18 @@ def validate_spec(body: Manifest) -> api.OdooTenantSpec:
 
 
 def _is_settled(body: Manifest) -> bool:
+    """The current spec was reconciled before: any difference found now is drift, not an update."""
     status = body.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    return status.get("observedGeneration") == body["metadata"].get("generation") and bool(
-        ready and ready.get("status") == "True"
-    )
+    return bool(status.get("observedGeneration") == body["metadata"].get("generation"))
+
+
+def _condition(body: Manifest, kind: str) -> dict[str, Any]:
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), {})
+
+
+def _ready(body: Manifest) -> bool:
+    return _is_settled(body) and _condition(body, "Ready").get("status") == "True"
 
 
 def reconcile_tenant(cluster: Cluster, body: Manifest, trigger: str) -> None:
@@ -168,12 +188,23 @@ def reconcile_tenant(cluster: Cluster, body: Manifest, trigger: str) -> None:
         return  # deletion is release_tenant's business; re-owning children now would undo it
     started = time.monotonic()
     name = meta["name"]
+    invalid: judge.Problem | None = None
     try:
         spec = validate_spec(body)
+        _LAST_VALID[name] = (meta["uid"], spec)
     except ValidationError as error:
-        _publish_invalid_spec(cluster, body, error)
-        return
-    run = _Run(cluster, body, spec, settled=_is_settled(body))
+        last = _LAST_VALID.get(name)
+        if last is None or last[0] != meta["uid"]:
+            _publish_invalid_spec(cluster, body, error)
+            return
+        # Keep enforcing what was last declared validly rather than dropping every fence.
+        spec = last[1]
+        invalid = judge.Problem("InvalidSpec", _invalid_message(error) + "; the last valid spec is still enforced")
+    run = _Run(cluster, body, spec, settled=_is_settled(body) and invalid is None)
+    if invalid:
+        run.problems.append(invalid)
+        if _condition(body, "Ready").get("message") != invalid.message:
+            run.event("Warning", "InvalidSpec", invalid.message)
     observed = _ensure_children(run)
     verdicts = _judge(run, observed)
     _publish(run, verdicts)
@@ -197,11 +228,14 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
             return None
         conflict = ownership.namespace_conflict(observed_ns, tenant)
         if conflict:
+            run.conflict = True
             run.problems.append(judge.Problem("NamespaceConflict", conflict))
-            run.event("Warning", "NamespaceConflict", conflict)
+            if _condition(run.body, "Ready").get("message") != conflict:
+                run.event("Warning", "NamespaceConflict", conflict)
             metrics.RECONCILE_ERRORS.labels(reason="NamespaceConflict").inc()
             return None
         namespace = run.ensure(isolation.build_namespace(spec, tenant), observed_ns)
+        NAMESPACE_TENANTS[ns] = run.name
     if namespace and (namespace.get("status") or {}).get("phase") == "Terminating":
         run.problems.append(
             judge.Problem(
@@ -213,6 +247,12 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
 
     with _step(run.name, "network-policies"):
         policies = _ensure_set(run, "networking.k8s.io/v1", "NetworkPolicy", _desired_policies(spec, tenant))
+        try:
+            foreign = [p for p in run.cluster.list("networking.k8s.io/v1", "NetworkPolicy", ns)
+                       if (p["metadata"].get("labels") or {}).get(TENANT_LABEL) != run.name]  # fmt: skip
+        except ApiError as error:
+            run.problems.append(judge.Problem("ReadFailed", str(error)))
+            foreign = []
 
     with _step(run.name, "quota"):
         quota = run.ensure_current(isolation.build_resource_quota(spec, tenant))
@@ -225,6 +265,7 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
         except ApiError as error:
             run.problems.append(judge.Problem("ReadFailed", str(error)))
             bindings = []
+        roles = _bound_roles(run, bindings)
         service_account = run.ensure_current(access.build_default_service_account(spec, tenant))
 
     with _step(run.name, "backup"):
@@ -234,11 +275,28 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
     return judge.Observed(
         namespace=namespace,
         network_policies=policies,
+        foreign_policies=foreign,
         quota=quota,
         limit_range=limit_range,
         role_bindings=bindings,
+        roles=roles,
         service_account=service_account,
     )
+
+
+def _bound_roles(run: _Run, bindings: list[Manifest]) -> dict[tuple[str, str], Manifest]:
+    """The Role or ClusterRole behind each binding, read once per reconcile."""
+    roles: dict[tuple[str, str], Manifest] = {}
+    for binding in bindings:
+        ref = binding.get("roleRef") or {}
+        key = (ref.get("kind", ""), ref.get("name", ""))
+        if key in roles or key[0] not in ("Role", "ClusterRole"):
+            continue
+        namespace = run.spec.isolation.namespace if key[0] == "Role" else None
+        found = run.read("rbac.authorization.k8s.io/v1", key[0], key[1], namespace)
+        if found is not None:
+            roles[key] = found
+    return roles
 
 
 def _ensure_set(run: _Run, api_version: str, kind: str, desired: list[Manifest]) -> dict[str, Manifest]:
@@ -262,10 +320,22 @@ def _job_records(run: _Run) -> tuple[backup.JobRecord, backup.JobRecord]:
         run.problems.append(judge.Problem("ReadFailed", str(error)))
         jobs = []
 
-    def of_kind(kind: str) -> list[Manifest]:
-        return [j for j in jobs if (j["metadata"].get("labels") or {}).get(JOB_LABEL) == kind]
-
-    return backup.summarize_jobs(of_kind(backup.BACKUP_JOB)), backup.summarize_jobs(of_kind(backup.RESTORE_TEST_JOB))
+    previous = run.body.get("status") or {}
+    records = []
+    for kind, cronjob, status_key in (
+        (backup.BACKUP_JOB, backup.build_backup_cronjob, "lastBackup"),
+        (backup.RESTORE_TEST_JOB, backup.build_restore_test_cronjob, "lastRestoreTest"),
+    ):
+        template = cronjob(run.spec, run.tenant)
+        # Only runs of the operator's own pod template count: a Job a tenant admin made with the
+        # right labels is not evidence of a backup.
+        ours = [
+            j
+            for j in jobs
+            if (j["metadata"].get("labels") or {}).get(JOB_LABEL) == kind and backup.runs_declared_tool(j, template)
+        ]
+        records.append(backup.summarize_jobs(ours).keep_success(previous.get(status_key)))
+    return records[0], records[1]
 
 
 def _managed_selector(tenant: str) -> str:
@@ -319,7 +389,7 @@ def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
         judge.judge_namespace(desired_ns, observed.namespace, tenant),
         judge.judge_pod_security(desired_ns, observed.namespace),
         judge.judge_default_deny(isolation.build_default_deny_policy(spec, tenant), observed.network_policies),
-        judge.judge_allow_policies(allow_policies, observed.network_policies),
+        judge.judge_allow_policies(allow_policies, observed.network_policies, observed.foreign_policies),
         judge.judge_quota(
             isolation.build_resource_quota(spec, tenant),
             isolation.build_limit_range(spec, tenant),
@@ -327,7 +397,7 @@ def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
             observed.limit_range,
         ),
         judge.judge_nodes(spec, observed.namespace),
-        judge.judge_rbac(access.build_tenant_admin_binding(spec, tenant), observed.role_bindings),
+        judge.judge_rbac(access.build_tenant_admin_binding(spec, tenant), observed.role_bindings, observed.roles),
         judge.judge_service_account(observed.service_account, spec.isolation.namespace),
         backup.judge_backup_schedule(spec, backup.build_backup_children(spec, tenant), run.cronjobs),
         *backup.judge_backups(spec, *(run.backup_runs or (_NO_RUNS, _NO_RUNS)), run.cronjobs, datetime.now(UTC)),
@@ -347,8 +417,12 @@ CONTROLS = [
 
 def _write_status(cluster: Cluster, body: Manifest, new: dict[str, Any]) -> None:
     previous = body.get("status") or {}
-    if judge.status_changed(previous, new):
-        cluster.patch_tenant_status(body["metadata"]["name"], new)
+    # A merge patch keeps keys it does not mention: clear what no longer applies (lastBackup
+    # after spec.backup is removed, namespace during a conflict).
+    gone = {key: None for key, value in previous.items() if key not in new and value is not None}
+    new = {key: value for key, value in new.items() if value is not None}
+    if gone or judge.status_changed(previous, new):
+        cluster.patch_tenant_status(body["metadata"]["name"], {**new, **gone})
 
 
 def _publish(run: _Run, verdicts: list[judge.Verdict]) -> None:
@@ -356,7 +430,7 @@ def _publish(run: _Run, verdicts: list[judge.Verdict]) -> None:
     new = judge.build_status(
         previous, verdicts, run.problems,
         generation=run.body["metadata"].get("generation", 0),
-        namespace=run.spec.isolation.namespace,
+        namespace=None if run.conflict else run.spec.isolation.namespace,
         now=datetime.now(UTC),
     )  # fmt: skip
     if run.backup_runs:
@@ -364,33 +438,42 @@ def _publish(run: _Run, verdicts: list[judge.Verdict]) -> None:
         new["lastBackup"] = backups.to_status()
         new["lastRestoreTest"] = restore_tests.to_status()
         metrics.record_backup_runs(run.name, backups.last_success, restore_tests.last_success)
-    was_ready = _is_settled(run.body)
+    was_ready = _ready(run.body)
+    # Metrics first: whoever sees the new status finds the metrics already agreeing with it.
+    metrics.record_verdicts(run.name, verdicts, new["score"])
     try:
         _write_status(run.cluster, run.body, new)
     except ApiError as error:
         metrics.RECONCILE_ERRORS.labels(reason="StatusWriteFailed").inc()
         log.error("status not written", tenant=run.name, error=str(error))
-    metrics.record_verdicts(run.name, verdicts, new["score"])
     if not run.problems and not was_ready:
         run.event("Normal", "Ready", f"namespace {run.spec.isolation.namespace} reconciled; score {new['score']}")
 
 
-def _publish_invalid_spec(cluster: Cluster, body: Manifest, error: ValidationError) -> None:
-    name = body["metadata"]["name"]
-    message = "spec rejected by the operator: " + "; ".join(
+def _invalid_message(error: ValidationError) -> str:
+    return "spec rejected by the operator: " + "; ".join(
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
     )
+
+
+def _publish_invalid_spec(cluster: Cluster, body: Manifest, error: ValidationError) -> None:
+    """A spec the operator cannot read and no earlier valid one: say so, keep the last verdicts."""
+    name = body["metadata"]["name"]
+    message = _invalid_message(error)
     metrics.RECONCILE_ERRORS.labels(reason="InvalidSpec").inc()
     log.error("invalid spec", tenant=name, error=message)
     generation = body["metadata"].get("generation", 0)
+    previous = body.get("status") or {}
     new = judge.build_status(
-        body.get("status") or {},
+        previous,
         [],
         [judge.Problem("InvalidSpec", message)],
         generation=generation,
-        namespace="",
+        namespace=previous.get("namespace"),
         now=datetime.now(UTC),
     )
+    # The controls were last judged against a spec that is still what the children carry.
+    new["controls"], new["score"] = previous.get("controls") or [], previous.get("score")
     try:
         if judge.status_changed(body.get("status") or {}, new):
             cluster.patch_tenant_status(name, new)
@@ -412,6 +495,7 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     except ValidationError:
         log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
         raise
+    NAMESPACE_TENANTS.pop(spec.isolation.namespace, None)
     if spec.deletionPolicy == api.DeletionPolicy.Delete:
         _keep_backup_volume(cluster, body, spec)
         log.info("deleting with the tenant", tenant=name, namespace=spec.isolation.namespace)
@@ -439,12 +523,21 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     # The namespace last: until here, a crash leaves it owned and the handler retries.
     cluster.apply(isolation.build_namespace(spec, tenant, owned=False))
     log.info("retained", tenant=name, namespace=ns)
-    cluster.post_event(
+    _post_event_quietly(
+        cluster,
         body,
         "Normal",
         "Retained",
         f"namespace {ns} and its contents are kept (deletionPolicy Retain) and labelled orphaned",
     )
+
+
+def _post_event_quietly(cluster: Cluster, body: Manifest, event_type: str, reason: str, message: str) -> None:
+    """An Event that must not hold up a deletion when it cannot be posted."""
+    try:
+        cluster.post_event(body, event_type, reason, message)
+    except ApiError as error:
+        log.warning("event not posted", tenant=body["metadata"]["name"], reason=reason, error=str(error))
 
 
 def _keep_backup_volume(cluster: Cluster, body: Manifest, spec: api.OdooTenantSpec) -> None:
@@ -462,7 +555,8 @@ def _keep_backup_volume(cluster: Cluster, body: Manifest, spec: api.OdooTenantSp
     tenant = body["metadata"]["name"]
     cluster.apply(backup.build_backup_volume_retention(volume_name, tenant))
     log.info("backup volume retained", tenant=tenant, volume=volume_name)
-    cluster.post_event(
+    _post_event_quietly(
+        cluster,
         body,
         "Normal",
         "BackupsRetained",

@@ -113,7 +113,11 @@ class OperatorProcess:
             # Only --kubeconfig says where the cluster is, as in a user's shell without KUBECONFIG.
             env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
         )  # fmt: skip
-        wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
+        try:
+            wait_for("the operator's metrics endpoint", self._metrics_up, timeout=30)
+        except BaseException:
+            self.stop()  # never leave an operator behind to fight the next one
+            raise
 
     def _metrics_up(self) -> bool:
         assert self.process and self.process.poll() is None, f"operator exited; see {self.log_path}"

@@ -30,14 +30,21 @@ def controls(tenant: dict) -> dict[str, dict]:
     return {c["id"]: c for c in tenant["status"]["controls"]}
 
 
-def finished_job(ns: str, tenant: str, kind: str, name: str, finished: datetime, outcome: str = "Complete") -> None:
-    """A Job the Job controller leaves alone (managedBy), with the status it would have written."""
+CRONJOB = {"backup": "odoo-backup", "restore-test": "odoo-restore-test"}
+
+
+def finished_job(ns: str, tenant: str, kind: str, name: str, finished: datetime, outcome: str = "Complete",
+                 template: dict | None = None) -> None:  # fmt: skip
+    """A Job from the CronJob's template, left alone by the Job controller (managedBy), with the
+    status the Job controller would have written after the pod ran."""
+    if template is None:
+        cronjob = json.loads(kubectl("get", "cronjob", CRONJOB[kind], "-n", ns, "-o", "json").stdout)
+        template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
     job = {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": ns,
                      "labels": {"hosting.odoo-operator.io/tenant": tenant, "hosting.odoo-operator.io/job": kind}},
-        "spec": {"managedBy": "hosting.odoo-operator.io/tests", "backoffLimit": 0, "template": {"spec": {
-            "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+        "spec": {"managedBy": "hosting.odoo-operator.io/tests", "backoffLimit": 0, "template": template},
     }  # fmt: skip
     assert apply(job).returncode == 0
     stamp = finished.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -202,3 +209,38 @@ def test_delete_policy_keeps_the_backup_volume(cluster, operator) -> None:
     assert kept["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
     assert kept["metadata"]["labels"]["hosting.odoo-operator.io/tenant"] == name
     kubectl("delete", "pv", volume, "--wait=false")
+
+
+def test_suspended_backup_schedule_is_resumed(cluster, operator, backed_up) -> None:
+    name, ns = backed_up
+    kubectl("patch", "cronjob", "odoo-backup", "-n", ns, "-p", '{"spec":{"suspend":true}}')
+    wait_for(
+        "the CronJob to be resumed",
+        lambda: cluster.get("batch/v1", "CronJob", "odoo-backup", ns)["spec"]["suspend"] is False,
+        timeout=10,
+    )
+
+
+def test_a_forged_job_is_not_evidence_and_deleting_jobs_keeps_the_record(cluster, operator) -> None:
+    name = unique("forge")
+    ns = f"odoo-{name}"
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete", backup=backup_spec())).returncode == 0
+    wait_ready(cluster, name)
+    # Right labels, but it does not run the declared backup tool: not a backup.
+    busybox = {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "args": ["true"]}]}}
+    finished_job(ns, name, "backup", "totally-a-backup", datetime.now(UTC), template=busybox)
+    real = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    finished_job(ns, name, "backup", "real-backup", real)
+    tenant = wait_for("the real run to count", lambda: (t := cluster.get_tenant(name))["status"].get(
+        "lastBackup", {}).get("job") == "real-backup" and t, timeout=15)  # fmt: skip
+    assert controls(tenant)["BKP-RPO"]["status"] == "Pass"
+
+    # History Jobs get deleted (by the CronJob's history limit or by hand); the evidence stays.
+    kubectl("delete", "job", "real-backup", "totally-a-backup", "-n", ns)
+    kubectl("annotate", "odootenant", name, "poke=1")  # any event; the re-check would do it too
+    time_of_last = f"{real:%Y-%m-%dT%H:%M:%SZ}"
+    for _ in range(3):
+        tenant = wait_ready(cluster, name)
+        assert tenant["status"]["lastBackup"]["lastSuccessTime"] == time_of_last
+        assert controls(tenant)["BKP-RPO"]["status"] == "Pass"
+    delete_tenant(name)

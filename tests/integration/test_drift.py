@@ -46,6 +46,15 @@ BREAKAGES = {
         "NetworkPolicy {ns}/allow-ingress-controller was changed at spec.ingress[0].ports; restored",
         "NetworkPolicy modified",
     ),
+    "widen-default-deny": (
+        "NetworkPolicy",
+        lambda ns: kubectl("patch", "networkpolicy", "default-deny", "-n", ns, "--type", "merge",
+                           "-p", '{"spec":{"ingress":[{}],"egress":[{}]}}'),
+        lambda cluster, ns: "ingress" not in cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny",
+                                                         ns)["spec"],
+        "NetworkPolicy {ns}/default-deny was changed at spec.",
+        "NetworkPolicy modified",
+    ),
     "strip-psa-enforce-label": (
         "Namespace",
         lambda ns: kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce-"),
@@ -95,3 +104,26 @@ def test_deleted_namespace_children_come_back_on_recheck(cluster, operator, sett
              lambda: len(cluster.list("networking.k8s.io/v1", "NetworkPolicy", ns)) == 3
              and cluster.get("v1", "LimitRange", "tenant-limits", ns) is not None
              and cluster.get("v1", "ResourceQuota", "tenant-quota", ns) is not None, timeout=10)  # fmt: skip
+
+
+def control(cluster, name: str, cid: str) -> dict:
+    return next(c for c in cluster.get_tenant(name)["status"]["controls"] if c["id"] == cid)
+
+
+def test_a_foreign_policy_that_opens_the_namespace_fails_the_allow_control(cluster, operator, settled) -> None:
+    name, ns = settled
+    foreign = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "zz-allow-everything", "namespace": ns},
+        "spec": {"podSelector": {}, "ingress": [{}], "egress": [{}], "policyTypes": ["Ingress", "Egress"]},
+    }
+    assert apply(foreign).returncode == 0
+    failing = wait_for("ISO-NETPOL-ALLOW to fail", lambda: (c := control(cluster, name, "ISO-NETPOL-ALLOW"))[
+        "status"] == "Fail" and c, timeout=10)  # fmt: skip
+    assert f"NetworkPolicy {ns}/zz-allow-everything is not managed by the operator" in failing["message"]
+    # Not ours, so not deleted; removing it restores the verdict.
+    assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "zz-allow-everything", ns) is not None
+    kubectl("delete", "networkpolicy", "zz-allow-everything", "-n", ns)
+    wait_for("ISO-NETPOL-ALLOW to pass", lambda: control(cluster, name, "ISO-NETPOL-ALLOW")["status"] == "Pass",
+             timeout=10)  # fmt: skip

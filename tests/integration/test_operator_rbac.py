@@ -42,12 +42,12 @@ def test_operator_runs_with_its_deployed_rbac(cluster, operator, tmp_path) -> No
     service_account_kubeconfig(kubeconfig)
     least = OperatorProcess(tmp_path, recheck_interval=3.0, kubeconfig=kubeconfig)
     operator.stop()
-    # It must be able to create and repair the tenant-admin role itself.
-    kubectl("delete", "clusterrole", "odoo-tenant-admin", "--ignore-not-found")
-    least.start()
-    wait_for("the tenant-admin role", lambda: cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole",
-                                                        "odoo-tenant-admin"))  # fmt: skip
     try:
+        # It must be able to create and repair the tenant-admin role itself.
+        kubectl("delete", "clusterrole", "odoo-tenant-admin", "--ignore-not-found")
+        least.start()
+        wait_for("the tenant-admin role", lambda: cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole",
+                                                            "odoo-tenant-admin"))  # fmt: skip
         name = unique("rbac-op")
         ns = f"odoo-{name}"
         spec = {"target": {"s3": {"endpoint": "https://s3.example.com", "bucket": "shop", "credentialsSecret": "s3",

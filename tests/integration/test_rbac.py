@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import apply, delete_tenant, kubectl, tenant_manifest, unique, wait_ready
+from conftest import apply, delete_tenant, kubectl, tenant_manifest, unique, wait_for, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,24 @@ def test_admin_may_not_read_another_tenants_secrets(tenants) -> None:
     for verb in (("get", "secret", "db"), ("get", "secrets")):
         result = as_admin(admin, *verb, "-n", other)
         assert result.returncode != 0 and "forbidden" in result.stderr.lower()
+
+
+def iam_rbac(cluster, ns: str) -> dict:
+    tenant = next(t for t in [cluster.get_tenant(ns.removeprefix("odoo-"))] if t)
+    return next(c for c in tenant["status"]["controls"] if c["id"] == "IAM-RBAC")
+
+
+def test_a_binding_that_can_change_the_fences_fails_iam_rbac(cluster, tenants) -> None:
+    admin, ns, _ = tenants
+    kubectl("create", "clusterrole", "superpowers-test", "--verb=*", "--resource=*.*")
+    kubectl("create", "rolebinding", "viewer", "--clusterrole=view", f"--user={admin}", "-n", ns)
+    kubectl("create", "rolebinding", "powers", "--clusterrole=superpowers-test", "--user=mallory", "-n", ns)
+    try:
+        failing = wait_for("IAM-RBAC to fail", lambda: (c := iam_rbac(cluster, ns))["status"] == "Fail" and c,
+                           timeout=10)  # fmt: skip
+        assert "RoleBinding powers grants ClusterRole superpowers-test, which can change" in failing["message"]
+        assert "viewer" not in failing["message"]
+    finally:
+        kubectl("delete", "rolebinding", "powers", "-n", ns)
+        kubectl("delete", "clusterrole", "superpowers-test")
+    wait_for("IAM-RBAC to pass", lambda: iam_rbac(cluster, ns)["status"] == "Pass", timeout=10)

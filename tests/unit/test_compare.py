@@ -49,3 +49,31 @@ def test_describe_drift() -> None:
     assert describe_drift({"a": 1}, None) == "missing"
     assert describe_drift({"a": 1}, {"a": 2}) == "changed at a"
     assert describe_drift({"a": 1}, {"a": 1, "b": 2}) is None
+
+
+def _policy(spec: dict) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "default-deny"},
+            "spec": spec}  # fmt: skip
+
+
+def test_rules_added_to_a_strict_spec_are_drift() -> None:
+    desired = _policy({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+    widened = _policy({"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]})
+    assert describe_drift(desired, widened) == "changed at spec.ingress"
+    assert describe_drift(desired, _policy({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})) is None
+
+
+def test_an_added_aggregation_rule_is_drift() -> None:
+    desired = {"kind": "ClusterRole", "metadata": {"name": "r"}, "rules": [{"verbs": ["get"]}]}
+    observed = {**desired, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}}
+    assert describe_drift(desired, observed) == "changed at aggregationRule"
+
+
+def test_sub_milli_quantities_round_up_like_the_server() -> None:
+    assert first_difference({"cpu": "0.0001m"}, {"cpu": "1m"}) is None
+    assert first_difference({"cpu": "0.0001"}, {"cpu": "1m"}) is None
+
+
+def test_empty_and_absent_lists_match_in_strict_fields() -> None:
+    desired = {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"name": "r"}, "subjects": []}
+    assert describe_drift(desired, {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"name": "r"}}) is None

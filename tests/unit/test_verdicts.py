@@ -93,6 +93,18 @@ def test_allow_policies_fail_when_a_port_is_opened() -> None:
     assert "allow-ingress-controller changed at spec.ingress[0].ports" in verdict.message
 
 
+def test_allow_policies_fail_when_another_policy_opens_the_namespace() -> None:
+    desired = isolation.build_allow_policies(SPEC, TENANT)
+    observed = {m["metadata"]["name"]: served(m) for m in desired}
+    foreign = {"metadata": {"name": "zz-allow-all", "namespace": "odoo-shop"}, "spec": {"ingress": [{}]}}
+    verdict = judge.judge_allow_policies(desired, observed, [foreign])
+    assert verdict.status == ControlStatus.Fail
+    assert verdict.message == (
+        "NetworkPolicy odoo-shop/zz-allow-all is not managed by the operator "
+        "and allows traffic the spec does not declare"
+    )
+
+
 def test_quota_fails_when_raised_and_passes_when_normalised() -> None:
     quota, limits = isolation.build_resource_quota(SPEC, TENANT), isolation.build_limit_range(SPEC, TENANT)
     normalised = served(quota)
@@ -116,16 +128,43 @@ def test_nodes_exempt_for_shared_and_judged_for_dedicated() -> None:
     assert "want 'hosting.odoo-operator.io/pool=pool-a'" in verdict.message
 
 
-def test_rbac_fails_on_broader_bindings() -> None:
+def _binding(name: str, kind: str, role: str) -> dict:
+    return {"metadata": {"name": name}, "roleRef": {"kind": kind, "name": role},
+            "subjects": [{"kind": "User", "name": "alice"}]}  # fmt: skip
+
+
+ROLES = {
+    ("ClusterRole", "view"): {"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]},
+    ("ClusterRole", "superpowers"): {"rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]},
+    ("Role", "netpol-editor"): {"rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                                           "verbs": ["patch"]}]},
+}  # fmt: skip
+
+
+def test_rbac_passes_for_harmless_extra_bindings() -> None:
     ours = served(access.build_tenant_admin_binding(SPEC, TENANT))
-    assert judge.judge_rbac(access.build_tenant_admin_binding(SPEC, TENANT), [ours]).status == ControlStatus.Pass
-    admin = {"metadata": {"name": "oops"}, "roleRef": {"name": "admin"}, "subjects": [{"kind": "User", "name": "bob"}]}
-    extra = {"metadata": {"name": "more"}, "roleRef": {"name": "secret-reader"},
-             "subjects": [{"kind": "User", "name": "alice"}]}  # fmt: skip
-    verdict = judge.judge_rbac(access.build_tenant_admin_binding(SPEC, TENANT), [ours, admin, extra])
+    desired = access.build_tenant_admin_binding(SPEC, TENANT)
+    assert judge.judge_rbac(desired, [ours], {}).status == ControlStatus.Pass
+    assert judge.judge_rbac(desired, [ours, _binding("viewer", "ClusterRole", "view")], ROLES).status == "Pass"
+
+
+def test_rbac_fails_on_bindings_that_can_change_the_fences() -> None:
+    ours = served(access.build_tenant_admin_binding(SPEC, TENANT))
+    bindings = [ours, _binding("all", "ClusterRole", "superpowers"), _binding("np", "Role", "netpol-editor"),
+                _binding("ghost", "ClusterRole", "missing")]  # fmt: skip
+    verdict = judge.judge_rbac(access.build_tenant_admin_binding(SPEC, TENANT), bindings, ROLES)
     assert verdict.status == ControlStatus.Fail
-    assert "RoleBinding oops grants admin" in verdict.message
-    assert "RoleBinding more grants tenant admins the extra role secret-reader" in verdict.message
+    assert "RoleBinding all grants ClusterRole superpowers, which can change core/limitranges, core/namespaces" in (
+        verdict.message
+    )
+    assert "RoleBinding np grants Role netpol-editor, which can change networking.k8s.io/networkpolicies" in (
+        verdict.message
+    )
+    assert "RoleBinding ghost refers to ClusterRole missing, which cannot be read" in verdict.message
+
+
+def test_fence_writes_of_the_tenant_admin_role_is_empty() -> None:
+    assert access.fence_writes(access.build_tenant_admin_cluster_role()["rules"]) == []
 
 
 @pytest.mark.parametrize(("automount", "status"), [(False, "Pass"), (True, "Fail"), (None, "Fail")])

@@ -21,8 +21,13 @@ from odoo_tenant_operator.controls.common import (
 
 TENANT_ADMIN_ROLE = "odoo-tenant-admin"
 TENANT_ADMIN_BINDING = "tenant-admins"
-# Bindings to these roles in a tenant namespace would undo the restricted role.
-BROAD_CLUSTER_ROLES = frozenset({"cluster-admin", "admin", "edit"})
+# What a binding in a tenant namespace must never grant: writing the fences themselves.
+FENCES = {
+    "networking.k8s.io": {"networkpolicies"},
+    "": {"resourcequotas", "limitranges", "namespaces"},
+    "rbac.authorization.k8s.io": {"rolebindings", "roles"},
+}
+_WRITING = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "*"}
 
 _WRITE = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 _READ = ["get", "list", "watch"]
@@ -64,6 +69,22 @@ def build_tenant_admin_cluster_role() -> Manifest:
         },
         "rules": rules,
     }
+
+
+def fence_writes(rules: list[dict[str, Any]]) -> list[str]:
+    """The fence resources these RBAC rules let someone change, as 'group/resource' strings."""
+    found = []
+    for rule in rules or []:
+        if not _WRITING & set(rule.get("verbs") or []):
+            continue
+        resources = set(rule.get("resources") or [])
+        for group in rule.get("apiGroups") or []:
+            for fence_group, fence_resources in FENCES.items():
+                if group not in ("*", fence_group):
+                    continue
+                hit = fence_resources if "*" in resources else fence_resources & resources
+                found += [f"{fence_group or 'core'}/{r}" for r in sorted(hit)]
+    return sorted(set(found))
 
 
 def admin_subjects(spec: api.OdooTenantSpec) -> list[dict[str, str]]:

@@ -241,6 +241,15 @@ class JobRecord:
     job: str | None
     last_success: datetime | None
 
+    def keep_success(self, previous: dict[str, Any] | None) -> JobRecord:
+        """History Jobs get pruned or deleted; the last success recorded in status is kept."""
+        before = _parse_time((previous or {}).get("lastSuccessTime"))
+        if before is None or (self.last_success is not None and self.last_success >= before):
+            return self
+        if self.time is None:
+            return JobRecord(before, "Succeeded", (previous or {}).get("job"), before)
+        return JobRecord(self.time, self.outcome, self.job, before)
+
     def to_status(self) -> dict[str, Any]:
         def stamp(value: datetime | None) -> str | None:
             return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
@@ -270,6 +279,18 @@ def _finish(job: Manifest) -> tuple[datetime, str] | None:
             when = _parse_time(condition.get("lastTransitionTime"))
             return (when, "Failed") if when else None
     return None
+
+
+def _tool_calls(pod: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
+    containers = (pod.get("initContainers") or []) + (pod.get("containers") or [])
+    return [(c.get("image"), c.get("command"), c.get("args")) for c in containers]
+
+
+def runs_declared_tool(job: Manifest, cronjob: Manifest) -> bool:
+    """The Job runs exactly the containers (image, command, args) of the declared CronJob."""
+    pod = (((job.get("spec") or {}).get("template") or {}).get("spec")) or {}
+    declared = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return _tool_calls(pod) == _tool_calls(declared)
 
 
 def summarize_jobs(jobs: Sequence[Manifest]) -> JobRecord:

@@ -9,7 +9,7 @@ normalises them (4096Mi reads back as 4Gi).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from odoo_tenant_operator.api import v1alpha1 as api
@@ -80,7 +80,8 @@ def parse_quantity(value: str) -> Decimal | None:
     else:
         number, multiplier = value, Decimal(1)
     try:
-        return Decimal(number) * multiplier
+        # The API server rounds sub-milli precision up (0.0001m is stored as 1m); so do we.
+        return (Decimal(number) * multiplier).quantize(Decimal("0.001"), rounding=ROUND_CEILING)
     except InvalidOperation:
         return None
 
@@ -94,8 +95,27 @@ def _scalars_equal(desired: Any, observed: Any) -> bool:
     return False
 
 
-def first_difference(desired: Any, observed: Any, path: str = "") -> str | None:
-    """The first path where observed does not carry what desired declares, or None."""
+_EMPTY: tuple[Any, ...] = ({}, [], None)
+
+# Fields where whatever the server holds beyond what we declared is drift too: an ingress rule
+# added to default-deny opens the namespace, an extra subject widens a binding. Elsewhere the
+# server and other controllers legitimately add fields (defaults, status, annotations).
+STRICT_FIELDS: dict[str, tuple[str, ...]] = {
+    "NetworkPolicy": ("spec",),
+    "ResourceQuota": ("spec",),
+    "LimitRange": ("spec",),
+    "RoleBinding": ("subjects", "roleRef"),
+    "ClusterRole": ("rules", "aggregationRule"),
+}
+
+
+def first_difference(desired: Any, observed: Any, path: str = "", strict: bool = False) -> str | None:
+    """The first path where observed does not carry what desired declares, or None.
+
+    With `strict`, observed may not carry anything more than desired either.
+    """
+    if desired in _EMPTY and observed in _EMPTY:
+        return None  # [] and {} and absent mean the same to the API server
     if isinstance(desired, dict):
         if not isinstance(observed, dict):
             return path or "."
@@ -103,18 +123,22 @@ def first_difference(desired: Any, observed: Any, path: str = "") -> str | None:
             where = f"{path}.{key}" if path else key
             if key not in observed:
                 # An empty desired value and an absent one mean the same to the API server.
-                if value in ({}, [], None):
+                if value in _EMPTY:
                     continue
                 return where
-            found = first_difference(value, observed[key], where)
+            found = first_difference(value, observed[key], where, strict)
             if found:
                 return found
+        if strict:
+            for key, value in observed.items():
+                if key not in desired and value not in _EMPTY:
+                    return f"{path}.{key}" if path else key
         return None
     if isinstance(desired, list):
         if not isinstance(observed, list) or len(desired) != len(observed):
             return path
         for index, (a, b) in enumerate(zip(desired, observed, strict=True)):
-            found = first_difference(a, b, f"{path}[{index}]")
+            found = first_difference(a, b, f"{path}[{index}]", strict)
             if found:
                 return found
         return None
@@ -125,7 +149,11 @@ def describe_drift(desired: Manifest, observed: Manifest | None) -> str | None:
     """A short human description of how observed drifted from desired, or None if it did not."""
     if observed is None:
         return "missing"
-    where = first_difference(desired, observed)
+    strict = STRICT_FIELDS.get(desired.get("kind", ""), ())
+    loose = {k: v for k, v in desired.items() if k not in strict}
+    where = first_difference(loose, observed)
+    for field in strict:
+        where = where or first_difference(desired.get(field), observed.get(field), field, strict=True)
     return None if where is None else f"changed at {where}"
 
 

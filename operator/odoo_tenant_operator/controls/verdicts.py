@@ -8,13 +8,13 @@ an unchanged tenant produces an identical status (and so no write).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from odoo_tenant_operator.api import v1alpha1 as api
-from odoo_tenant_operator.controls.access import BROAD_CLUSTER_ROLES, TENANT_ADMIN_BINDING
+from odoo_tenant_operator.controls.access import TENANT_ADMIN_BINDING, fence_writes
 from odoo_tenant_operator.controls.common import (
     NODE_SELECTOR_ANNOTATION,
     TENANT_LABEL,
@@ -52,9 +52,11 @@ class Observed:
 
     namespace: Manifest | None
     network_policies: dict[str, Manifest] = field(default_factory=dict)
+    foreign_policies: Sequence[Manifest] = ()
     quota: Manifest | None = None
     limit_range: Manifest | None = None
     role_bindings: Sequence[Manifest] = ()
+    roles: Mapping[tuple[str, str], Manifest] = field(default_factory=dict)
     service_account: Manifest | None = None
 
 
@@ -110,12 +112,23 @@ def judge_default_deny(desired: Manifest, observed: dict[str, Manifest]) -> Verd
     )  # fmt: skip
 
 
-def judge_allow_policies(desired: Sequence[Manifest], observed: dict[str, Manifest]) -> Verdict:
+def judge_allow_policies(
+    desired: Sequence[Manifest], observed: dict[str, Manifest], foreign: Sequence[Manifest] = ()
+) -> Verdict:
+    """The operator's allow policies match the spec, and no other policy allows more.
+
+    NetworkPolicies only ever add allowed traffic, so any policy the operator did not make
+    widens what the spec declares; it is reported, not deleted (it is not ours).
+    """
     names = ", ".join(m["metadata"]["name"] for m in desired)
+    failures = _drift_messages(desired, observed) + [
+        f"NetworkPolicy {p['metadata'].get('namespace')}/{p['metadata']['name']} is not managed by the operator "
+        "and allows traffic the spec does not declare"
+        for p in foreign
+    ]
     return _verdict(
-        "ISO-NETPOL-ALLOW", "isolation", _drift_messages(desired, observed),
-        f"allow policies match the spec ({names})", "AllowPoliciesDrifted",
-    )  # fmt: skip
+        "ISO-NETPOL-ALLOW", "isolation", failures, f"allow policies match the spec ({names})", "AllowPoliciesDrifted"
+    )
 
 
 def judge_quota(
@@ -144,27 +157,31 @@ def judge_nodes(spec: api.OdooTenantSpec, observed: Manifest | None) -> Verdict:
     )
 
 
-def _subject_key(subject: dict[str, Any]) -> tuple[str, str]:
-    return subject.get("kind", ""), subject.get("name", "")
+def judge_rbac(desired: Manifest, bindings: Sequence[Manifest], roles: Mapping[tuple[str, str], Manifest]) -> Verdict:
+    """Our binding is as declared, and no other binding in the namespace lets anyone change a fence.
 
-
-def judge_rbac(desired: Manifest, bindings: Sequence[Manifest]) -> Verdict:
+    `roles` maps (kind, name) of each binding's roleRef to the Role or ClusterRole read from the
+    server; a binding to a role that cannot be read is reported rather than assumed harmless.
+    """
     failures = []
     ours = next((b for b in bindings if b["metadata"]["name"] == TENANT_ADMIN_BINDING), None)
     drift = describe_drift(desired, ours)
     if drift:
         failures.append(f"{object_key(desired)} {drift}")
-    admins = {_subject_key(s) for s in desired.get("subjects", [])}
     for binding in bindings:
         name = binding["metadata"]["name"]
         if name == TENANT_ADMIN_BINDING:
             continue
-        role = binding.get("roleRef", {}).get("name", "")
-        if role in BROAD_CLUSTER_ROLES:
-            failures.append(f"RoleBinding {name} grants {role} in the tenant namespace")
-        elif admins & {_subject_key(s) for s in binding.get("subjects") or []}:
-            failures.append(f"RoleBinding {name} grants tenant admins the extra role {role}")
-    return _verdict("IAM-RBAC", "access", failures, "tenant admins bound to the restricted role only", "RbacTooBroad")
+        ref = binding.get("roleRef") or {}
+        role = roles.get((ref.get("kind", ""), ref.get("name", "")))
+        if role is None:
+            failures.append(f"RoleBinding {name} refers to {ref.get('kind')} {ref.get('name')}, which cannot be read")
+            continue
+        writes = fence_writes(role.get("rules") or [])
+        if writes:
+            failures.append(f"RoleBinding {name} grants {ref.get('kind')} {ref.get('name')}, "
+                            f"which can change {', '.join(writes)}")  # fmt: skip
+    return _verdict("IAM-RBAC", "access", failures, "no binding in the namespace can change its fences", "RbacTooBroad")
 
 
 def judge_service_account(observed: Manifest | None, namespace: str) -> Verdict:
@@ -237,7 +254,7 @@ def build_status(
     problems: Sequence[Problem],
     *,
     generation: int,
-    namespace: str,
+    namespace: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     old_conditions = {c.get("type"): c for c in previous.get("conditions") or []}

@@ -17,7 +17,7 @@ import structlog
 from odoo_tenant_operator import metrics, reconcile
 from odoo_tenant_operator.api import v1alpha1 as api
 from odoo_tenant_operator.controls.access import TENANT_ADMIN_ROLE, build_tenant_admin_cluster_role
-from odoo_tenant_operator.controls.common import JOB_LABEL, TENANT_LABEL, describe_drift
+from odoo_tenant_operator.controls.common import JOB_LABEL, STRICT_FIELDS, TENANT_LABEL, describe_drift
 from odoo_tenant_operator.k8s.client import ApiError, Cluster
 
 log = structlog.get_logger("odoo_tenant_operator.handlers")
@@ -35,10 +35,13 @@ CHILD_RESOURCES = [
 
 
 def owning_tenant(body: Any) -> str | None:
-    for owner in body.get("metadata", {}).get("ownerReferences") or []:
+    """The tenant an object belongs to: by owner reference, else by the namespace it is in."""
+    meta = body.get("metadata", {})
+    for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == api.KIND and str(owner.get("apiVersion", "")).startswith(api.GROUP + "/"):
             return str(owner.get("name"))
-    return None
+    namespace = meta.get("name") if body.get("kind") == "Namespace" else meta.get("namespace")
+    return reconcile.NAMESPACE_TENANTS.get(namespace or "")
 
 
 def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval: float) -> None:
@@ -59,9 +62,13 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
     def ensure_tenant_admin_role() -> None:
         desired = build_tenant_admin_cluster_role()
         observed = cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole", TENANT_ADMIN_ROLE)
-        if describe_drift(desired, observed):
-            cluster.apply(desired)
-            log.info("applied", object=f"ClusterRole {TENANT_ADMIN_ROLE}")
+        drift = describe_drift(desired, observed)
+        if drift:
+            applied = cluster.apply(desired)
+            # An aggregationRule someone added survives apply, and would keep rewriting the rules.
+            if describe_drift(desired, applied):
+                cluster.replace_fields(desired, STRICT_FIELDS["ClusterRole"])
+            log.warning("restored" if observed else "applied", object=f"ClusterRole {TENANT_ADMIN_ROLE}", drift=drift)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:

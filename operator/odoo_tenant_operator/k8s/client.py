@@ -8,6 +8,7 @@ authority on what it declares), and Events are posted on the tenant. Errors are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -108,6 +109,27 @@ class Cluster:
         applied: Manifest = result.to_dict()
         return applied
 
+    def replace_fields(self, manifest: Manifest, fields: tuple[str, ...]) -> Manifest:
+        """Overwrite whole top-level fields with an update, dropping what other managers added.
+
+        Server-side apply never removes fields another manager owns (an ingress rule someone
+        patched into default-deny); an update of the whole field does.
+        """
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        try:
+            current = resource.get(name=meta["name"], namespace=meta.get("namespace")).to_dict()
+            for field in fields:
+                if field in manifest:
+                    current[field] = manifest[field]
+                else:
+                    current.pop(field, None)
+            result = resource.replace(body=current, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER)
+        except ApiException as error:
+            raise ApiError(f"replace {', '.join(fields)} of {object_key(manifest)}", error) from error
+        replaced: Manifest = result.to_dict()
+        return replaced
+
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         """Delete one object this operator made and no longer wants (never tenant data)."""
         try:
@@ -138,10 +160,26 @@ class Cluster:
         """A core/v1 Event about the tenant, visible in `kubectl describe odootenant`."""
         meta = tenant["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # One Event per tenant, reason and message, counted, as kubelet and controllers do:
+        # a repeated warning shows as "x12" in `kubectl describe`, not as twelve lines.
+        digest = hashlib.sha256(f"{meta.get('uid')}/{reason}/{message}".encode()).hexdigest()[:16]
+        name = f"{meta['name']}.{digest}"
+        events = self._resource("v1", "Event")
+        try:
+            existing = events.get(name=name, namespace=EVENT_NAMESPACE).to_dict()
+            events.patch(
+                name=name, namespace=EVENT_NAMESPACE, content_type="application/merge-patch+json",
+                body={"count": int(existing.get("count") or 1) + 1, "lastTimestamp": now},
+            )  # fmt: skip
+            return
+        except NotFoundError:
+            pass
+        except ApiException as error:
+            raise ApiError(f"update event {reason} for {api.KIND} {meta['name']}", error) from error
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": EVENT_NAMESPACE},
+            "metadata": {"name": name, "namespace": EVENT_NAMESPACE},
             "involvedObject": {
                 "apiVersion": api.API_VERSION,
                 "kind": api.KIND,
@@ -159,6 +197,6 @@ class Cluster:
             "count": 1,
         }
         try:
-            self._resource("v1", "Event").create(body=event, namespace=EVENT_NAMESPACE)
+            events.create(body=event, namespace=EVENT_NAMESPACE)
         except ApiException as error:
             raise ApiError(f"post event {reason} for {api.KIND} {meta['name']}", error) from error
