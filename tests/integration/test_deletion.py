@@ -50,3 +50,20 @@ def test_delete_policy_removes_the_namespace(cluster, operator) -> None:
     wait_ready(cluster, name)
     delete_tenant(name)
     wait_for("the namespace to be garbage-collected", lambda: cluster.get("v1", "Namespace", ns) is None, timeout=90)
+
+
+def test_foreground_deletion_of_a_retained_tenant_is_refused(cluster, operator) -> None:
+    """Foreground deletion would let the garbage collector remove the namespace before release."""
+    name = unique("foreground")
+    ns = f"odoo-{name}"
+    assert apply(tenant_manifest(name, ns)).returncode == 0
+    wait_ready(cluster, name)
+    refused = kubectl("delete", "odootenant", name, "--cascade=foreground", "--wait=false", check=False)
+    assert refused.returncode != 0
+    assert "deletionPolicy is Retain: foreground deletion would let the garbage collector" in refused.stderr
+    assert cluster.get_tenant(name) is not None
+    # With Delete, foreground deletion is what the user asked for.
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
+    wait_ready(cluster, name)
+    assert kubectl("delete", "odootenant", name, "--cascade=foreground", "--wait=true", "--timeout=90s",
+                   check=False).returncode == 0  # fmt: skip
