@@ -31,8 +31,8 @@ CASES = {
     "namespace-kube-prefix": (base(isolation__namespace="kube-shop"), "must not be a system namespace"),
     "namespace-default": (base(isolation__namespace="default"), "must not be a system namespace"),
     "quota-quantity": (base(isolation__quota={"cpu": "four"}), "spec.isolation.quota.cpu: Invalid value: "
-                       '"four": must be a Kubernetes quantity'),
-    "limits-quantity": (base(isolation__limits={"maxMemory": "8 GB"}), "must be a Kubernetes quantity"),
+                       '"four": must be a non-negative Kubernetes quantity'),
+    "limits-quantity": (base(isolation__limits={"maxMemory": "8 GB"}), "must be a non-negative Kubernetes quantity"),
     "egress-cidr": (base(isolation__networkPolicy={"egress": [{"name": "pay", "cidr": "203.0.113.0/33"}]}),
                     "must be a CIDR block"),
     "postgres-cidr": (base(isolation__networkPolicy={"postgres": {"cidr": "db.example.com", "port": 5432}}),
@@ -69,6 +69,23 @@ CASES.update({
                            "should be greater than or equal to 0"),
     "backup-target-one-of": (base(backup={**BACKUP, "target": {}}), "set exactly one of s3 or volume"),
     "backup-s3-cidr": (base(backup={**BACKUP, "target": {"s3": S3_BY_NAME}}), "must be a CIDR block"),
+    # Found by an attack run: accepted at apply time before, refused or mishandled later.
+    "quota-negative": (base(isolation__quota={"cpu": "-4"}), "must be a non-negative Kubernetes quantity"),
+    "quota-overflow": (base(isolation__quota={"memory": "8Ei"}), "below 1Ei"),
+    "schedule-out-of-range": (base(backup={**BACKUP, "schedule": "99 25 * * *"}), "(minute 0-59, hour 0-23"),
+    "schedule-words": (base(backup={**BACKUP, "schedule": "foo bar baz qux quux"}), "must be a 5-field cron"),
+    "time-zone-offset": (base(backup={**BACKUP, "timeZone": "+01:00"}), "must be an IANA time zone name"),
+    "time-zone-local": (base(backup={**BACKUP, "timeZone": "Local"}), "must be an IANA time zone name"),
+    "rpo-huge": (base(backup={**BACKUP, "rpo": "99999999999999h"}), "must be a duration of at least 1h"),
+    "cidr-host-bits": (base(isolation__networkPolicy={"egress": [{"name": "pay", "cidr": "10.0.0.1/24"}]}),
+                       "must be a CIDR block without host bits"),
+    "limits-max-below-default": (base(isolation__limits={"maxCpu": "100m"}), "defaultCpu must not exceed maxCpu"),
+    "ingress-namespace": (base(isolation__networkPolicy={"ingressControllerNamespace": "Traefik_NS"}),
+                          "must be a DNS label"),
+    "egress-no-ports": (base(isolation__networkPolicy={"egress": [{"name": "p", "cidr": "10.0.0.0/24", "ports": []}]}),
+                        "should have at least 1 items"),
+    "admin-system-group": (base(access={"adminGroups": ["system:masters"]}), "system: groups"),
+    "admin-duplicate": (base(access={"adminUsers": ["alice", "alice"]}), "Duplicate value"),
 })  # fmt: skip
 
 

@@ -28,6 +28,7 @@ DEFAULT_POD_SECURITY_VERSION = "v1.37"
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$")
+_DNS_LABEL_RULE_MESSAGE = "must be a DNS label: lowercase letters, digits and '-'"
 
 
 def cel(rule: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -42,8 +43,15 @@ def _schema(*rules: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return schema
 
 
-QUANTITY_RULE = cel("isQuantity(self)", "must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi")
-CIDR_RULE = cel("isCIDR(self)", "must be a CIDR block such as 203.0.113.0/24 or 2001:db8::/32")
+QUANTITY_RULE = cel(
+    "isQuantity(self) && !quantity(self).isLessThan(quantity('0')) && quantity(self).isLessThan(quantity('1Ei'))",
+    "must be a non-negative Kubernetes quantity below 1Ei, such as 500m, 2, 512Mi or 4Gi",
+)
+# A network address: 10.0.0.1/24 has host bits set, and NetworkPolicy refuses it later, less clearly.
+CIDR_RULE = cel(
+    "isCIDR(self) && cidr(self) == cidr(self).masked()",
+    "must be a CIDR block without host bits, such as 203.0.113.0/24 or 2001:db8::/32",
+)
 
 
 # An empty default on an optional object lets the API server fill in the object's own defaults,
@@ -55,18 +63,33 @@ def is_quantity(value: str) -> bool:
     return bool(_QUANTITY.match(value))
 
 
-_CRON_FIELD = r"(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
-_CRON_LIST = f"{_CRON_FIELD}(,{_CRON_FIELD})*"
-CRON_PATTERN = f"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|{_CRON_LIST}( {_CRON_LIST}){{4}})$"
+def _cron_field(value: str) -> str:
+    """A cron field: *, a value or a range, with an optional step, comma-separated."""
+    item = f"(\\*|{value}(-{value})?)(/[0-9]{{1,2}})?"
+    return f"{item}(,{item})*"
+
+
+_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+_CRON_FIELDS = (
+    "([0-5]?[0-9])",  # minute
+    "([01]?[0-9]|2[0-3])",  # hour
+    "(0?[1-9]|[12][0-9]|3[01]|\\?)",  # day of month
+    f"(0?[1-9]|1[0-2]|{_MONTHS})",  # month
+    f"([0-7]|{_DAYS}|\\?)",  # day of week
+)
+CRON_PATTERN = (
+    "^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|" + " ".join(_cron_field(f) for f in _CRON_FIELDS) + ")$"
+)
 # Numeric bounds of the five fields; names (JAN, MON) are left to the CronJob validation.
 _CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
+_DURATION = re.compile(r"^(?:(\d{1,5})h)?(?:(\d{1,5})m)?$")
 
 
 def cron_problem(expression: str) -> str | None:
     """Why a cron expression is invalid, or None. The CRD checks the shape; this checks ranges."""
     if not re.match(CRON_PATTERN, expression):
-        return f"{expression!r} is not a 5-field cron expression"
+        return f"{expression!r} is not a 5-field cron expression {CRON_FIELDS_HELP}"
     if expression.startswith("@"):
         return None
     for field_text, (low, high) in zip(expression.split(" "), _CRON_BOUNDS, strict=True):
@@ -86,17 +109,18 @@ def parse_duration(value: str) -> timedelta:
 
 def _duration_rule(minimum: str) -> dict[str, Any]:
     return cel(
-        f"self.matches('^([0-9]+h)?([0-9]+m)?$') && self != '' && duration(self) >= duration('{minimum}')",
+        f"self.matches('^([0-9]{{1,5}}h)?([0-9]{{1,5}}m)?$') && self != '' && duration(self) >= duration('{minimum}')",
         f"must be a duration of at least {minimum} in hours and minutes, such as 26h or 90m",
     )
 
 
+CRON_FIELDS_HELP = "(minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7) such as '0 2 * * *'"
 CRON_RULE = cel(
     f"self.matches('{CRON_PATTERN.replace(chr(92), chr(92) * 2)}')",
-    "must be a 5-field cron expression (minute hour day-of-month month day-of-week) such as '0 2 * * *'",
+    f"must be a 5-field cron expression {CRON_FIELDS_HELP}",
 )
 TIME_ZONE_RULE = cel(
-    "timestamp('2020-01-01T00:00:00Z').getHours(self) >= 0",
+    "self != 'Local' && self.matches('^[A-Za-z]') && timestamp('2020-01-01T00:00:00Z').getHours(self) >= 0",
     "must be an IANA time zone name such as Europe/Brussels or UTC",
 )
 
@@ -171,7 +195,7 @@ class DataService(_Model):
     namespace: str | None = Field(
         None,
         description="Namespace of the pods selected by podLabels; defaults to the tenant namespace.",
-        json_schema_extra=_schema(maxLength=63),
+        json_schema_extra=_schema(cel(f"self.matches('{DNS_LABEL}')", _DNS_LABEL_RULE_MESSAGE), maxLength=63),
     )
     port: int = Field(description="TCP port of the service.", ge=1, le=65535)
 
@@ -192,8 +216,8 @@ class EgressRule(_Model):
     )
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [443],
-        description="Destination TCP ports (default 443).",
-        json_schema_extra=_schema(maxItems=16),
+        description="Destination TCP ports (default 443); at least one, since none would mean every port.",
+        json_schema_extra=_schema(minItems=1, maxItems=16, **{"x-kubernetes-list-type": "set"}),
     )
 
 
@@ -203,7 +227,7 @@ class NetworkPolicySpec(_Model):
     ingressControllerNamespace: str = Field(
         "traefik",
         description="Namespace of the ingress controller allowed to reach Odoo on ports 8069 and 8072.",
-        json_schema_extra=_schema(maxLength=63),
+        json_schema_extra=_schema(cel(f"self.matches('{DNS_LABEL}')", _DNS_LABEL_RULE_MESSAGE), maxLength=63),
     )
     postgres: DataService | None = Field(
         None,
@@ -244,6 +268,15 @@ class Quota(_Model):
         if not is_quantity(value):
             raise ValueError(f"{value!r} is not a Kubernetes quantity")
         return value
+
+
+LIMITS_RULES = [
+    # Skipped when a field is not a quantity: that field's own rule says so.
+    cel(f"!isQuantity(self.{big}) || !isQuantity(self.{small}) || "
+        f"quantity(self.{big}).compareTo(quantity(self.{small})) >= 0", f"{small} must not exceed {big}")
+    for big, small in (("maxCpu", "defaultCpu"), ("defaultCpu", "defaultRequestCpu"),
+                       ("maxMemory", "defaultMemory"), ("defaultMemory", "defaultRequestMemory"))
+]  # fmt: skip
 
 
 class Limits(_Model):
@@ -292,7 +325,11 @@ class Isolation(_Model):
         json_schema_extra=_OBJECT_DEFAULT,
     )
     quota: Quota = Field(default_factory=Quota, description=Quota.__doc__, json_schema_extra=_OBJECT_DEFAULT)
-    limits: Limits = Field(default_factory=Limits, description=Limits.__doc__, json_schema_extra=_OBJECT_DEFAULT)
+    limits: Limits = Field(
+        default_factory=Limits,
+        description=Limits.__doc__,
+        json_schema_extra=_schema(*LIMITS_RULES, default=Limits().model_dump()),
+    )
     nodePool: str | None = Field(
         None,
         description="Dedicated tier only: node pool (value of the node label "
@@ -310,12 +347,23 @@ class Access(_Model):
     adminUsers: list[Annotated[str, Field(max_length=253)]] = Field(
         default_factory=list,
         description="User names bound to the restricted tenant-admin role in the namespace.",
-        json_schema_extra=_schema(maxItems=64),
+        json_schema_extra=_schema(
+            cel("self.all(u, !u.startsWith('system:'))", "system: users are Kubernetes' own, never tenant admins"),
+            maxItems=64,
+            **{"x-kubernetes-list-type": "set"},
+        ),
     )
     adminGroups: list[Annotated[str, Field(max_length=253)]] = Field(
         default_factory=list,
         description="Group names bound to the restricted tenant-admin role in the namespace.",
-        json_schema_extra=_schema(maxItems=64),
+        json_schema_extra=_schema(
+            cel(
+                "self.all(g, !g.startsWith('system:'))",
+                "system: groups (system:masters, system:authenticated, ...) are never tenant admins",
+            ),
+            maxItems=64,
+            **{"x-kubernetes-list-type": "set"},
+        ),
     )
 
 
