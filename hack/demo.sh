@@ -17,8 +17,16 @@ OP_ENV="$LOCAL/operator.env"
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
+# Alive and not a zombie: a just-killed process answers kill -0 until its parent reaps it.
+operator_alive() {
+  [[ -f "$OP_PID" ]] || return 1
+  local state
+  state=$(awk '/^State:/{print $2}' "/proc/$(cat "$OP_PID")/status" 2>/dev/null) || return 1
+  [[ -n "$state" && "$state" != "Z" ]]
+}
+
 stop_operator() {
-  if [[ -f "$OP_PID" ]] && kill -0 "$(cat "$OP_PID")" 2>/dev/null; then
+  if operator_alive; then
     kill -TERM "$(cat "$OP_PID")"
     for _ in $(seq 1 40); do kill -0 "$(cat "$OP_PID")" 2>/dev/null || break; sleep 0.25; done
     echo "[demo] operator stopped"
@@ -27,7 +35,7 @@ stop_operator() {
 }
 
 start_operator() {
-  if [[ -f "$OP_PID" ]] && kill -0 "$(cat "$OP_PID")" 2>/dev/null; then
+  if operator_alive; then
     echo "[demo] operator already running (pid $(cat "$OP_PID"), log $OP_LOG)"
     return
   fi
@@ -39,7 +47,7 @@ start_operator() {
   echo $! >"$OP_PID"
   for _ in $(seq 1 60); do
     curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break
-    kill -0 "$(cat "$OP_PID")" 2>/dev/null || { tail -n 20 "$OP_LOG"; echo "[demo] the operator exited"; exit 1; }
+    operator_alive || { tail -n 20 "$OP_LOG"; echo "[demo] the operator exited"; exit 1; }
     sleep 0.5
   done
   echo "[demo] operator running (pid $(cat "$OP_PID")), JSON logs in $OP_LOG, metrics on 127.0.0.1:$port"
@@ -74,7 +82,11 @@ demo() {
 
   say "2/7 Install the OdooTenant CRD"
   "$KUBECTL" apply --server-side --force-conflicts -k "$ROOT/crds"
-  "$KUBECTL" wait --for=condition=Established --timeout=60s crd/odootenants.hosting.odoo-operator.io
+  # Right after creation the CRD may have no conditions yet, which `kubectl wait` reports as an error.
+  for _ in $(seq 1 30); do
+    "$KUBECTL" wait --for=condition=Established --timeout=60s crd/odootenants.hosting.odoo-operator.io 2>/dev/null && break
+    sleep 1
+  done
 
   say "3/7 Start the operator in the background"
   start_operator

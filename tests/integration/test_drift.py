@@ -127,3 +127,20 @@ def test_a_foreign_policy_that_opens_the_namespace_fails_the_allow_control(clust
     kubectl("delete", "networkpolicy", "zz-allow-everything", "-n", ns)
     wait_for("ISO-NETPOL-ALLOW to pass", lambda: control(cluster, name, "ISO-NETPOL-ALLOW")["status"] == "Pass",
              timeout=10)  # fmt: skip
+
+
+def test_a_deleted_namespace_is_recreated_and_reported(cluster, operator) -> None:
+    name = unique("nsgone")
+    ns = f"odoo-{name}"
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
+    wait_ready(cluster, name)
+    old_uid = cluster.get("v1", "Namespace", ns)["metadata"]["uid"]
+    kubectl("delete", "namespace", ns, "--wait=false")
+    wait_for("a new namespace", lambda: (n := cluster.get("v1", "Namespace", ns)) and n["metadata"]["uid"] != old_uid
+             and n["status"]["phase"] == "Active", timeout=90)  # fmt: skip
+    wait_for("the children back", lambda: cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns),
+             timeout=10)  # fmt: skip
+    assert (operator.sample("odoo_tenant_drift_repairs_total", tenant=name, kind="Namespace") or 0) >= 1
+    assert any(e["reason"] == "DriftRepaired" and e["message"].startswith(f"Namespace {ns} was deleted")
+               for e in events_for(name))  # fmt: skip
+    delete_tenant(name)

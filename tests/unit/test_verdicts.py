@@ -240,6 +240,10 @@ def test_unchanged_status_keeps_transition_times_and_needs_no_write() -> None:
          "namespace n is already owned by OdooTenant other; choose another spec.isolation.namespace"),
         ({"metadata": {"name": "n", "labels": {"hosting.odoo-operator.io/tenant": "shop",
                                                "hosting.odoo-operator.io/orphaned": "true"}}}, None),
+        ({"metadata": {"name": "n", "labels": {"hosting.odoo-operator.io/tenant": "old-shop",
+                                               "hosting.odoo-operator.io/orphaned": "true"}}},
+         "namespace n was retained from deleted OdooTenant old-shop and may hold its data; choose another "
+         "spec.isolation.namespace, or label it hosting.odoo-operator.io/tenant=shop to take it over"),
         ({"metadata": {"name": "n"}},
          "namespace n already exists and is not managed by this operator; choose another "
          "spec.isolation.namespace, or label it hosting.odoo-operator.io/tenant=shop to adopt it"),

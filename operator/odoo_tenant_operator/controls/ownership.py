@@ -9,7 +9,7 @@ a namespace that someone else created.
 from __future__ import annotations
 
 from odoo_tenant_operator.api import v1alpha1 as api
-from odoo_tenant_operator.controls.common import TENANT_LABEL, Manifest, TenantRef
+from odoo_tenant_operator.controls.common import ORPHANED_LABEL, TENANT_LABEL, Manifest, TenantRef
 
 
 def namespace_conflict(observed: Manifest | None, tenant: TenantRef) -> str | None:
@@ -26,8 +26,14 @@ def namespace_conflict(observed: Manifest | None, tenant: TenantRef) -> str | No
             f"namespace {name} is already owned by OdooTenant {owners[0].get('name')}; "
             "choose another spec.isolation.namespace"
         )
-    if (meta.get("labels") or {}).get(TENANT_LABEL) == tenant.name:
+    labels = meta.get("labels") or {}
+    if labels.get(TENANT_LABEL) == tenant.name:
         return None  # retained earlier for a tenant of this name, or labelled for adoption
+    if labels.get(ORPHANED_LABEL) == "true" and labels.get(TENANT_LABEL):
+        return (
+            f"namespace {name} was retained from deleted OdooTenant {labels[TENANT_LABEL]} and may hold its data; "
+            f"choose another spec.isolation.namespace, or label it {TENANT_LABEL}={tenant.name} to take it over"
+        )
     return (
         f"namespace {name} already exists and is not managed by this operator; choose another "
         f"spec.isolation.namespace, or label it {TENANT_LABEL}={tenant.name} to adopt it"
