@@ -129,24 +129,23 @@ def run_backup(
 
     # The database is read first: files Odoo adds afterwards are harmless orphans in
     # the tar, while the reverse order could miss files the dump references.
-    with postgres.SnapshotSession(pg) as session:
-        info = session.server_info()
-        counts = session.table_row_counts()
-        log(
-            f"database {info.database} (PostgreSQL {info.server_version}, {info.size_bytes / MB:.1f} MB, "
-            f"{len(counts)} tables, {sum(counts.values())} rows) in snapshot {session.snapshot}"
-        )
-        backup_id = _reserve_new_id(store, started)
-        log(f"backup {backup_id} -> {store.describe()}")
-        try:
+    # From the moment an id is reserved, any failure or signal (SIGTERM arrives between any two
+    # statements, the snapshot session's exit included) removes that backup's own objects.
+    backup_id: str | None = None
+    try:
+        with postgres.SnapshotSession(pg) as session:
+            info = session.server_info()
+            counts = session.table_row_counts()
+            log(
+                f"database {info.database} (PostgreSQL {info.server_version}, {info.size_bytes / MB:.1f} MB, "
+                f"{len(counts)} tables, {sum(counts.values())} rows) in snapshot {session.snapshot}"
+            )
+            backup_id = _reserve_new_id(store, started)
+            log(f"backup {backup_id} -> {store.describe()}")
             with postgres.dump(pg, session.snapshot, settings.compression_level) as dump_stream:
                 store.put(backup_id, DATABASE_PART, dump_stream, size_hint=info.size_bytes)
             db_part = PartRecord(DATABASE_PART, dump_stream.bytes_read, dump_stream.sha256, "pg_dump --format=custom")
             log(f"  {DATABASE_PART}: {db_part.size / MB:.1f} MB sha256 {db_part.sha256}")
-        except BaseException:
-            _discard(store, backup_id, log)
-            raise
-    try:
         log(f"  filestore {settings.filestore}: {fs_files} files, {fs_bytes / MB:.1f} MB")
         fs_part, tree = _upload_filestore(store, backup_id, settings, fs_bytes, log)
         log(f"  {FILESTORE_PART}: {fs_part.size / MB:.1f} MB sha256 {fs_part.sha256}")
@@ -180,7 +179,8 @@ def run_backup(
         # Last write: from here on the backup exists for list, verify, restore-test and prune.
         store.put(backup_id, MANIFEST_NAME, io.BytesIO(manifest_to_json(manifest)), size_hint=None)
     except BaseException:
-        _discard(store, backup_id, log)
+        if backup_id is not None:
+            _discard(store, backup_id, log)
         raise
     duration = time.monotonic() - t0
     log(f"backup {backup_id} complete in {duration:.1f}s")
