@@ -496,6 +496,7 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
         log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
         raise
     NAMESPACE_TENANTS.pop(spec.isolation.namespace, None)
+    _LAST_VALID.pop(name, None)
     if spec.deletionPolicy == api.DeletionPolicy.Delete:
         _keep_backup_volume(cluster, body, spec)
         log.info("deleting with the tenant", tenant=name, namespace=spec.isolation.namespace)
