@@ -5,6 +5,8 @@ Real: kube-apiserver with --authorization-mode=Node,RBAC; the operator creates t
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conftest import apply, delete_tenant, kubectl, tenant_manifest, unique, wait_for, wait_ready
@@ -87,3 +89,20 @@ def test_a_binding_that_can_change_the_fences_fails_iam_rbac(cluster, tenants) -
         kubectl("delete", "rolebinding", "powers", "-n", ns)
         kubectl("delete", "clusterrole", "superpowers-test")
     wait_for("IAM-RBAC to pass", lambda: iam_rbac(cluster, ns)["status"] == "Pass", timeout=10)
+
+
+def test_an_aggregation_rule_on_the_tenant_admin_role_is_removed_without_a_write_war(cluster, operator) -> None:
+    kubectl("patch", "clusterrole", "odoo-tenant-admin", "--type=merge", "-p",
+            '{"aggregationRule":{"clusterRoleSelectors":[{"matchLabels":'
+            '{"rbac.authorization.k8s.io/aggregate-to-edit":"true"}}]}}')  # fmt: skip
+
+    def restored():
+        role = cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole", "odoo-tenant-admin")
+        return role if not role.get("aggregationRule") else None
+
+    role = wait_for("the aggregationRule to be removed", restored, timeout=10)
+    assert not [r for r in role["rules"] if "networkpolicies" in r["resources"] and "patch" in r["verbs"]]
+    version = role["metadata"]["resourceVersion"]
+    time.sleep(4)  # a write war showed as hundreds of new resourceVersions in seconds
+    assert cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole", "odoo-tenant-admin")["metadata"][
+        "resourceVersion"] == version  # fmt: skip

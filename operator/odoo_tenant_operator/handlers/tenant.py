@@ -96,6 +96,7 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
         """
         while not recheck_stop.wait(recheck_interval):
             try:
+                ensure_tenant_admin_role()
                 tenants = cluster.list(api.API_VERSION, api.KIND)
             except ApiError as error:
                 metrics.RECONCILE_ERRORS.labels(reason="ReadFailed").inc()
@@ -154,6 +155,6 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
 
     @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterroles",
                    field="metadata.name", value=TENANT_ADMIN_ROLE, registry=registry)  # fmt: skip
-    def on_tenant_admin_role_event(type: str | None, **_: Any) -> None:
-        if type is not None:
-            ensure_tenant_admin_role()
+    def on_tenant_admin_role_event(**_: Any) -> None:
+        # The initial listing too: a change made while the watch was starting is seen there.
+        ensure_tenant_admin_role()

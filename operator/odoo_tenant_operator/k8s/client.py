@@ -117,18 +117,23 @@ class Cluster:
         """
         resource = self._resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
-        try:
-            current = resource.get(name=meta["name"], namespace=meta.get("namespace")).to_dict()
-            for field in fields:
-                if field in manifest:
-                    current[field] = manifest[field]
-                else:
-                    current.pop(field, None)
-            result = resource.replace(body=current, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER)
-        except ApiException as error:
-            raise ApiError(f"replace {', '.join(fields)} of {object_key(manifest)}", error) from error
-        replaced: Manifest = result.to_dict()
-        return replaced
+        for attempt in range(5):
+            try:
+                current = resource.get(name=meta["name"], namespace=meta.get("namespace")).to_dict()
+                for field in fields:
+                    if field in manifest:
+                        current[field] = manifest[field]
+                    else:
+                        current.pop(field, None)
+                result = resource.replace(body=current, namespace=meta.get("namespace"), field_manager=FIELD_MANAGER)
+                replaced: Manifest = result.to_dict()
+                return replaced
+            except ApiException as error:
+                # Another writer (a controller reacting to the same change) got in between: read again.
+                if getattr(error, "status", None) == 409 and attempt < 4:
+                    continue
+                raise ApiError(f"replace {', '.join(fields)} of {object_key(manifest)}", error) from error
+        raise AssertionError("unreachable")
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         """Delete one object this operator made and no longer wants (never tenant data)."""
