@@ -28,7 +28,6 @@ user that can run initdb; the PostgreSQL binaries are taken from PG_BIN_DIR
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -55,6 +54,7 @@ from backup_testlib import (  # noqa: E402 - the path above makes the test helpe
     start_postgres,
     start_seaweed,
     volume_target,
+    write_attachment,
 )
 
 MB = 1_000_000
@@ -140,10 +140,7 @@ def make_filestore(root: Path, target_bytes: int, seed: int = 42) -> tuple[int, 
             content = (text_block[start:] + text_block)[:size]
         else:
             content = os.urandom(size)
-        sha1 = hashlib.sha1(content).hexdigest()
-        path = root / sha1[:2] / sha1
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        write_attachment(root, content)
         total += size
         files += 1
     return files, total

@@ -83,6 +83,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         baseline_rss = rss_mib(operator.pid)
+
         def tenant(n: str) -> str:
             spec = {"tier": "shared", "deletionPolicy": "Delete", "isolation": {"namespace": f"odoo-{n}"}}
             return json.dumps({"apiVersion": API_VERSION, "kind": "OdooTenant", "metadata": {"name": n}, "spec": spec})

@@ -294,6 +294,15 @@ def _wait_for_s3(server: SeaweedS3, proc: subprocess.Popen[bytes], log: Path) ->
 # --- the tenant ----------------------------------------------------------------------------------
 
 
+def write_attachment(root: Path, content: bytes) -> tuple[str, int, str]:
+    """Store one attachment the way Odoo does (``xx/<sha1>``); return its path, size and sha1."""
+    sha1 = hashlib.sha1(content).hexdigest()
+    path = root / sha1[:2] / sha1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return f"{sha1[:2]}/{sha1}", len(content), sha1
+
+
 def make_filestore(root: Path, files: int, seed: int, max_size: int = 200_000) -> list[tuple[str, int, str]]:
     """Odoo-layout filestore: ``<2 hex>/<sha1>`` files, two thirds binary (incompressible), a third text."""
     rng = random.Random(seed)
@@ -305,11 +314,7 @@ def make_filestore(root: Path, files: int, seed: int, max_size: int = 200_000) -
             content = (line * (size // len(line) + 1))[:size]
         else:
             content = rng.randbytes(size)
-        sha1 = hashlib.sha1(content).hexdigest()
-        path = root / sha1[:2] / sha1
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        made.append((f"{sha1[:2]}/{sha1}", size, sha1))
+        made.append(write_attachment(root, content))
     return made
 
 
