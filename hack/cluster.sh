@@ -43,12 +43,26 @@ bin_dir() {
   echo "$CACHE_ROOT/controlplane-$(k8s_version)-$key"
 }
 
+built() { [[ -x "$1/kube-apiserver" && -x "$1/kube-controller-manager" && -x "$1/etcd" ]]; }
+
 cmd_build() {
   local dir; dir=$(bin_dir)
-  if [[ -x "$dir/kube-apiserver" && -x "$dir/kube-controller-manager" && -x "$dir/etcd" ]]; then
+  if built "$dir"; then
+    log "control plane binaries cached in $dir"
     echo "$dir"; return
   fi
   command -v go >/dev/null || die "Go is required to build the control plane (https://go.dev/doc/install)"
+  mkdir -p "$CACHE_ROOT"
+  # Two clones (a demo and a test run) may build at once: one builds, the other waits and reuses.
+  exec 9>"$CACHE_ROOT/build.lock"
+  if ! flock -n 9; then
+    log "another build of the control plane is running; waiting for it"
+    flock 9
+  fi
+  if built "$dir"; then
+    flock -u 9
+    echo "$dir"; return
+  fi
   mkdir -p "$dir.tmp"
   export GOFLAGS="${GOFLAGS:--mod=mod}"
   # Keep Go's module and build caches outside the repo so later builds and clones reuse them.
@@ -70,6 +84,7 @@ cmd_build() {
     log "[$i/${#targets[@]}] $name built in $((SECONDS - s))s"
   done
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  flock -u 9
   log "control plane built in $((SECONDS - start))s, cached in $dir"
   echo "$dir"
 }

@@ -40,6 +40,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build (or find cached) the control plane before any test runs, with its progress shown.
+
+    The first build takes longer than a test's timeout on 2 cores; inside the session fixture it
+    would be cut off and hidden by output capture.
+    """
+    if not any(item.get_closest_marker("integration") for item in session.items):
+        return
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        subprocess.run([str(ROOT / "hack" / "cluster.sh"), "build"], check=True)
+
+
 def wait_for(what: str, probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:
     """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
