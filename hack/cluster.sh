@@ -78,9 +78,17 @@ cmd_build() {
   for t in "${targets[@]}"; do
     i=$((i + 1)); name=${t%%:*}; pkg=${t#*:}
     log "[$i/${#targets[@]}] go build $pkg"
-    local s=$SECONDS
-    (cd "$MODDIR" && go build -ldflags="$(ldflags)" -o "$dir.tmp/$name" "$pkg") \
-      || die "building $name failed (see the go output above)"
+    local s=$SECONDS ticker
+    # go build is silent for minutes on kube-apiserver; a heartbeat shows it is still working.
+    # (Off the $(cmd_build) pipe and the lock, so a leftover sleep holds neither.)
+    (n=0; while sleep 5; do n=$((n + 5)); ((n % 30)) || log "[$i/${#targets[@]}] still building $name (${n}s)"; done) \
+      >&2 9>&- &
+    ticker=$!
+    if ! (cd "$MODDIR" && go build -ldflags="$(ldflags)" -o "$dir.tmp/$name" "$pkg"); then
+      kill "$ticker" 2>/dev/null
+      die "building $name failed (see the go output above)"
+    fi
+    kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
     log "[$i/${#targets[@]}] $name built in $((SECONDS - s))s"
   done
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
