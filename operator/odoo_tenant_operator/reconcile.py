@@ -167,9 +167,13 @@ def validate_spec(body: Manifest) -> api.OdooTenantSpec:
 
 
 def _is_settled(body: Manifest) -> bool:
-    """The current spec was reconciled before: any difference found now is drift, not an update."""
+    """The current spec was reconciled before: any difference found now is drift, not an update.
+
+    A tenant that never held its namespace (a conflict, until someone adopts it for the tenant)
+    has no children yet: creating them is not a repair.
+    """
     status = body.get("status") or {}
-    return bool(status.get("observedGeneration") == body["metadata"].get("generation"))
+    return bool(status.get("observedGeneration") == body["metadata"].get("generation") and status.get("namespace"))
 
 
 def _condition(body: Manifest, kind: str) -> dict[str, Any]:
@@ -374,6 +378,8 @@ def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
             )
         ]
         for cid, family in CONTROLS[1:]:
+            if family == "backup" and spec.backup is None:
+                continue  # Exempt whatever the namespace's state, added below
             verdicts.append(
                 judge.Verdict(
                     cid,
@@ -383,6 +389,9 @@ def _judge(run: _Run, observed: judge.Observed | None) -> list[judge.Verdict]:
                     "cannot be judged until the namespace belongs to the tenant",
                 )
             )
+        if spec.backup is None:
+            verdicts.append(backup.judge_backup_schedule(spec, [], {}))
+            verdicts.extend(backup.judge_backups(spec, _NO_RUNS, _NO_RUNS, {}, datetime.now(UTC)))
         return verdicts
     allow_policies = _desired_policies(spec, tenant)[1:]  # all but default-deny
     return [

@@ -49,8 +49,13 @@ def test_unmanaged_namespace_is_refused_until_adopted(cluster, operator) -> None
     tenant = wait_for("the conflict to be reported", lambda: failed_with(cluster, name, "NamespaceConflict"))
     assert "already exists and is not managed by this operator" in condition(tenant, "Ready")["message"]
     assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns) is None
+    backup_controls = {c["id"]: c["status"] for c in tenant["status"]["controls"] if c["family"] == "backup"}
+    assert backup_controls == {"BKP-SCHEDULE": "Exempt", "BKP-RPO": "Exempt", "BKP-RESTORE": "Exempt"}
 
     kubectl("label", "namespace", ns, f"hosting.odoo-operator.io/tenant={name}")
     wait_ready(cluster, name)
     assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns) is not None
+    # The children were created for the first time, not repaired: no drift to alert anyone about.
+    assert not [e["message"] for e in events_for(name) if e["reason"] == "DriftRepaired"]
+    assert operator.sample("odoo_tenant_drift_repairs_total", tenant=name) is None
     delete_tenant(name)
