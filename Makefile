@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# PostgreSQL server binaries for the backup tool's tests (Debian package; root or sudo).
+# PostgreSQL server binaries for the backup tool's tests and the demo's real backup (Debian packages;
+# root or sudo).
 system-deps:
 	@hack/system-deps.sh
 
-demo: venv
+demo: venv system-deps
 	@hack/demo.sh
 
 test: venv system-deps lint

@@ -242,11 +242,12 @@ kubectl_bin() {
 
 cmd_down() {
   local quiet=${1:-}
-  local name pid
+  local name pid stopped=""
   for name in kube-controller-manager kube-apiserver etcd; do
     [[ -f "$PLANE/$name.pid" ]] || continue
     pid=$(cat "$PLANE/$name.pid")
     if kill -0 "$pid" 2>/dev/null; then
+      stopped=yes
       [[ -n "$quiet" ]] || log "stopping $name (pid $pid)"
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
@@ -254,7 +255,11 @@ cmd_down() {
     fi
     rm -f "$PLANE/$name.pid"
   done
-  [[ -n "$quiet" ]] || log "control plane stopped (data kept in $PLANE; remove it with: rm -rf $PLANE)"
+  [[ -n "$quiet" ]] || if [[ -n "$stopped" ]]; then
+    log "control plane stopped (data kept in $PLANE; remove it with: rm -rf $PLANE)"
+  else
+    log "control plane was not running"
+  fi
 }
 
 cmd_status() {

@@ -15,7 +15,16 @@ OP_PID="$LOCAL/operator.pid"
 OP_LOG="$LOCAL/operator.log"
 OP_ENV="$LOCAL/operator.env"
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings and a progress line redrawn in place on a terminal; plain lines in a log.
+if [[ -t 1 ]]; then
+  say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+  progress() { printf '\r%s\033[K' "$*"; }
+  progress_done() { printf '\r%s\033[K\n' "$*"; }
+else
+  say() { printf '\n==> %s\n' "$*"; }
+  progress() { if (( SECONDS % 5 == 0 )); then echo "$*"; fi; }
+  progress_done() { echo "$*"; }
+fi
 
 # Alive and not a zombie: a just-killed process answers kill -0 until its parent reaps it.
 operator_alive() {
@@ -62,9 +71,9 @@ wait_ready() { # tenant...
       [[ "$status" == "True" ]] || pending+=("$name")
     done
     if [[ ${#pending[@]} -eq 0 ]]; then
-      printf '\r[demo] all %d tenants Ready after %ds\033[K\n' "$#" $((SECONDS - start)); return
+      progress_done "[demo] all $# tenants Ready after $((SECONDS - start))s"; return
     fi
-    printf '\r[demo] waiting for Ready: %s (%ds)\033[K' "${pending[*]}" $((SECONDS - start))
+    progress "[demo] waiting for Ready: ${pending[*]} ($((SECONDS - start))s)"
     if (( SECONDS - start > 120 )); then
       echo; echo "[demo] tenants not Ready after 120s; see $OP_LOG"; exit 1
     fi
@@ -106,6 +115,7 @@ demo() {
 
   say "6/7 Status and metrics"
   "$KUBECTL" get odootenants
+  echo "(COMPLIANT stays Unknown for a tenant with backups until its first backup and restore test: step 7)"
   echo
   echo "Controls of ${tenants[0]}:"
   show_controls "${tenants[0]}"
@@ -125,7 +135,7 @@ demo() {
   source "$OP_ENV"
   echo "Operator metrics (http://127.0.0.1:$METRICS_PORT/metrics):"
   curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^odoo_(tenant|operator)_' \
-    | grep -vE '_bucket\{' | sed 's/^/    /'
+    | grep -vE '_bucket\{|^odoo_tenant_(backup|restore_test)_' | sed 's/^/    /'
 
   say "7/7 Backups: one real backup and restore test, judged by the operator"
   local backed_up=""
@@ -142,6 +152,9 @@ demo() {
     echo
     echo "Backup metrics:"
     curl -s "http://127.0.0.1:$METRICS_PORT/metrics" | grep -E '^odoo_tenant_(backup|restore_test)_' | sed 's/^/    /'
+    echo
+    echo "The fleet now, with backups judged:"
+    "$KUBECTL" get odootenants
   fi
 
   cat <<EOF

@@ -2,7 +2,7 @@
 
 Starts a private PostgreSQL (as the backup tests do), builds an Odoo-like database and
 filestore, runs `odoo-tenant-backup backup` and `restore-test` for real against a volume
-target under .local/demo-backups, then records each run as a finished Job in the tenant's
+target under .local/demo-backup, then records each run as a finished Job in the tenant's
 namespace: pods cannot run here (no kubelet), so the Job's status is written the way the Job
 controller would, with the real start and end times. The operator then judges BKP-RPO and
 BKP-RESTORE from those Jobs.
@@ -64,6 +64,20 @@ def record_job(namespace: str, tenant: str, kind: str, started: datetime, finish
     return name
 
 
+def print_report(stdout: str) -> None:
+    """The tool's --json report, a field a line; nested parts shortened with an ellipsis."""
+    for line in stdout.strip().splitlines():
+        try:
+            report = json.loads(line)
+        except ValueError:
+            print("    " + line)
+            continue
+        for key, value in report.items():
+            text = value if isinstance(value, str | int | float | bool) or value is None else json.dumps(value)
+            text = str(text)
+            print(f"    {key}: {text if len(text) <= 100 else text[:99] + '…'}")
+
+
 def timed_run(*args: str, env: dict[str, str]) -> tuple[lib.ToolRun, datetime, datetime]:
     started = datetime.now(UTC)
     run = lib.run_tool(*args, env=env, timeout=600)
@@ -77,6 +91,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     print("[demo] starting a private PostgreSQL and building an Odoo-like database and filestore ...")
+    print("[demo] (backups go to a volume target under .local/: the example's S3 endpoint exists only in a cluster)")
     with lib.start_postgres() as pg:
         template = lib.build_tenant_template(pg, work / "filestore", name="boutique")
         target = lib.volume_target(work / "backups")
@@ -84,12 +99,13 @@ def main() -> None:
         for args, kind in ((("backup", "--json"), "backup"), (("restore-test", "--json"), "restore-test")):
             print(f"[demo] odoo-tenant-backup {' '.join(args)}")
             run, started, finished = timed_run(*args, env=env)
-            for line in run.stdout.strip().splitlines():
-                print("    " + line[:400])
+            print_report(run.stdout)
             if run.returncode != 0:
                 print("    " + run.stderr.strip().replace("\n", "\n    "))
             job = record_job(namespace, tenant, kind, started, finished, run.returncode == 0)
-            print(f"[demo] recorded as Job {namespace}/{job} ({'Succeeded' if run.returncode == 0 else 'Failed'})")
+            print(f"[demo] recorded as Job {namespace}/{job} ({'Succeeded' if run.returncode == 0 else 'Failed'}): "
+                  "the tool ran here, on this machine, since no kubelet runs pods; the Job's status is written "
+                  "as the Job controller would")  # fmt: skip
         listing = lib.run_tool("list", env=env)
         print("[demo] odoo-tenant-backup list\n    " + listing.stdout.strip().replace("\n", "\n    "))
     deadline = time.monotonic() + 30

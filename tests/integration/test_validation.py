@@ -68,6 +68,9 @@ CASES.update({
     "retention-negative": (base(backup={**BACKUP, "retention": {"keepMonthly": -1}}),
                            "should be greater than or equal to 0"),
     "backup-target-one-of": (base(backup={**BACKUP, "target": {}}), "set exactly one of s3 or volume"),
+    "s3-bucket-name": (
+        base(backup={**BACKUP, "target": {"s3": {**S3_BY_NAME, "bucket": "B", "egressCIDR": "10.0.0.0/8"}}}),
+        "must be an S3 bucket name: 3-63 lowercase letters"),
     "backup-s3-cidr": (base(backup={**BACKUP, "target": {"s3": S3_BY_NAME}}), "must be a CIDR block"),
     # Found by an attack run: accepted at apply time before, refused or mishandled later.
     "quota-negative": (base(isolation__quota={"cpu": "-4"}), "must be a non-negative Kubernetes quantity"),

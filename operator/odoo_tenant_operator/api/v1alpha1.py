@@ -383,7 +383,11 @@ class S3Target(_Model):
     bucket: str = Field(
         description="Bucket name.",
         json_schema_extra=_schema(
-            cel("self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')", "must be a valid S3 bucket name"),
+            cel(
+                "self.matches('^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$')",
+                "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-', starting and ending "
+                "with a letter or digit, such as odoo-backups",
+            ),
             maxLength=63,
         ),
     )
