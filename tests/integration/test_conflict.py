@@ -35,6 +35,14 @@ def test_second_tenant_cannot_take_the_first_ones_namespace(cluster, operator) -
 
     assert snapshot(cluster, ns) == before, "the losing tenant changed the winner's objects"
     assert condition(wait_ready(cluster, first), "Compliant")["status"] == "True"
+
+    # The message's advice works: a tenant that never held a namespace may move to another one.
+    moved = f"odoo-{second}"
+    assert apply(tenant_manifest(second, moved, deletionPolicy="Delete")).returncode == 0
+    tenant = wait_ready(cluster, second)
+    assert tenant["status"]["namespace"] == moved
+    assert cluster.get("v1", "Namespace", moved)["metadata"]["ownerReferences"][0]["name"] == second
+    assert snapshot(cluster, ns) == before
     # Deleting the loser must not take the winner's namespace with it.
     delete_tenant(second)
     assert cluster.get("v1", "Namespace", ns)["metadata"]["ownerReferences"][0]["name"] == first

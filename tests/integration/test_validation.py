@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from conftest import apply, delete_tenant, tenant_manifest, unique
+from conftest import apply, delete_tenant, tenant_manifest, unique, wait_ready
 
 
 def base(**changes) -> dict:
@@ -104,13 +104,17 @@ def test_valid_manifest_passes_the_same_checks(crd) -> None:
     assert apply(base(), "--dry-run=server").returncode == 0
 
 
-def test_namespace_is_immutable(cluster) -> None:
-    # No operator needed: the rule is enforced by the API server on update.
+def test_namespace_is_immutable_once_held(cluster, operator) -> None:
     name = unique("immutable")
     assert apply(tenant_manifest(name, f"odoo-{name}", deletionPolicy="Delete")).returncode == 0
     try:
+        wait_ready(cluster, name)  # status.namespace is set: the tenant holds it
         result = apply(tenant_manifest(name, f"odoo-{name}-moved", deletionPolicy="Delete"))
         assert result.returncode != 0
-        assert "is immutable: create a new tenant to move it" in result.stderr
+        assert ("spec.isolation.namespace: Forbidden: is immutable once the tenant holds it (status.namespace): "
+                "create a new tenant to move it") in result.stderr
+        # Other changes to a tenant that holds its namespace still go through.
+        assert apply(tenant_manifest(name, f"odoo-{name}", deletionPolicy="Retain")).returncode == 0
+        assert apply(tenant_manifest(name, f"odoo-{name}", deletionPolicy="Delete")).returncode == 0
     finally:
         delete_tenant(name)

@@ -110,6 +110,7 @@ def build_crd() -> dict[str, Any]:
                             "and lifecycle policy; the operator turns it into a hardened namespace and "
                             "reports per-control compliance.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": api.OBJECT_RULES,
                             "properties": {
                                 "apiVersion": {
                                     "type": "string",

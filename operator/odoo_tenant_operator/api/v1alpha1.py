@@ -301,7 +301,8 @@ class Isolation(_Model):
     """Where the tenant lives and how it is fenced off from everything else."""
 
     namespace: str = Field(
-        description="Namespace created for the tenant. Immutable; must not be default or kube-*.",
+        description="Namespace created for the tenant; must not be default or kube-*. Immutable once the "
+        "tenant holds it (status.namespace is set); until then it may be changed, for example after a conflict.",
         json_schema_extra=_schema(
             cel(
                 f"self.matches('{DNS_LABEL}')",
@@ -312,7 +313,6 @@ class Isolation(_Model):
                 "self != 'default' && !self.startsWith('kube-')",
                 "must not be a system namespace (default or kube-*)",
             ),
-            cel("self == oldSelf", "is immutable: create a new tenant to move it"),
             maxLength=63,
         ),
     )
@@ -543,6 +543,19 @@ SPEC_RULES = [
     cel(
         "self.tier == 'dedicated' ? has(self.isolation.nodePool) : !has(self.isolation.nodePool)",
         "isolation.nodePool is required for tier dedicated and not allowed for tier shared",
+    ),
+]
+
+# Rules on the whole object: they need the stored status, which a rule on spec cannot see.
+# A tenant that never got its namespace (a conflict) may move to another one; once it holds one,
+# moving would leave the old namespace and its data behind.
+OBJECT_RULES = [
+    cel(
+        "!has(oldSelf.status) || !has(oldSelf.status.__namespace__) || "
+        "self.spec.isolation.__namespace__ == oldSelf.spec.isolation.__namespace__",
+        "is immutable once the tenant holds it (status.namespace): create a new tenant to move it",
+        fieldPath=".spec.isolation.namespace",
+        reason="FieldValueForbidden",
     ),
 ]
 
