@@ -233,6 +233,9 @@ def _ensure_children(run: _Run) -> judge.Observed | None:
         conflict = ownership.namespace_conflict(observed_ns, tenant)
         if conflict:
             run.conflict = True
+            # Unless another tenant holds it, changes to the namespace (deleted, labelled for
+            # adoption) come to this tenant at once.
+            NAMESPACE_TENANTS.setdefault(ns, run.name)
             run.problems.append(judge.Problem("NamespaceConflict", conflict))
             if _condition(run.body, "Ready").get("message") != conflict:
                 run.event("Warning", "NamespaceConflict", conflict)
@@ -504,7 +507,8 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     except ValidationError:
         log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
         raise
-    NAMESPACE_TENANTS.pop(spec.isolation.namespace, None)
+    if NAMESPACE_TENANTS.get(spec.isolation.namespace) == name:
+        del NAMESPACE_TENANTS[spec.isolation.namespace]  # a tenant that lost a conflict must not unmap the winner
     _LAST_VALID.pop(name, None)
     if spec.deletionPolicy == api.DeletionPolicy.Delete:
         _keep_backup_volume(cluster, body, spec)

@@ -40,8 +40,13 @@ def owning_tenant(body: Any) -> str | None:
     for owner in meta.get("ownerReferences") or []:
         if owner.get("kind") == api.KIND and str(owner.get("apiVersion", "")).startswith(api.GROUP + "/"):
             return str(owner.get("name"))
-    namespace = meta.get("name") if body.get("kind") == "Namespace" else meta.get("namespace")
-    return reconcile.NAMESPACE_TENANTS.get(namespace or "")
+    is_namespace = body.get("kind") == "Namespace"
+    namespace = meta.get("name") if is_namespace else meta.get("namespace")
+    found = reconcile.NAMESPACE_TENANTS.get(namespace or "")
+    if found is None and is_namespace:
+        # A namespace labelled for adoption reaches its tenant at once, not at the next re-check.
+        found = (meta.get("labels") or {}).get(TENANT_LABEL)
+    return found
 
 
 def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval: float) -> None:
@@ -59,6 +64,8 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
 
         reconcile.run_coalesced(name, work)
 
+    role_checked = threading.Event()  # set after the first check: a missing role then is drift
+
     def ensure_tenant_admin_role() -> None:
         desired = build_tenant_admin_cluster_role()
         observed = cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole", TENANT_ADMIN_ROLE)
@@ -68,7 +75,11 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
             # An aggregationRule someone added survives apply, and would keep rewriting the rules.
             if describe_drift(desired, applied):
                 cluster.replace_fields(desired, STRICT_FIELDS["ClusterRole"])
-            log.warning("restored" if observed else "applied", object=f"ClusterRole {TENANT_ADMIN_ROLE}", drift=drift)
+            if observed is None and not role_checked.is_set():
+                log.info("applied", object=f"ClusterRole {TENANT_ADMIN_ROLE}")  # first start on this cluster
+            else:
+                log.warning("restored", object=f"ClusterRole {TENANT_ADMIN_ROLE}", drift=drift)
+        role_checked.set()
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
