@@ -28,6 +28,9 @@ import backup_testlib as lib  # noqa: E402 - the helpers the backup tests use to
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "KUBECONFIG": str(ROOT / ".local" / "kubeconfig")}
+RETENTION_ENV = (
+    "BACKUP_TIMEZONE", "BACKUP_KEEP_LAST", "BACKUP_KEEP_DAILY", "BACKUP_KEEP_WEEKLY", "BACKUP_KEEP_MONTHLY",
+)  # fmt: skip
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -64,8 +67,16 @@ def record_job(namespace: str, tenant: str, kind: str, started: datetime, finish
     return name
 
 
+def _plain(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12] + "…"  # a sha256: enough to compare by eye
+    return str(value)
+
+
 def print_report(stdout: str) -> None:
-    """The tool's --json report, a field a line; nested parts shortened with an ellipsis."""
+    """The tool's --json report, a field a line; a list of parts, a part a line."""
     for line in stdout.strip().splitlines():
         try:
             report = json.loads(line)
@@ -73,9 +84,21 @@ def print_report(stdout: str) -> None:
             print("    " + line)
             continue
         for key, value in report.items():
-            text = value if isinstance(value, str | int | float | bool) or value is None else json.dumps(value)
-            text = str(text)
-            print(f"    {key}: {text if len(text) <= 100 else text[:99] + '…'}")
+            if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+                print(f"    {key}:")
+                for item in value:
+                    print("      - " + "  ".join(f"{k}={_plain(v)}" for k, v in item.items()))
+            elif isinstance(value, dict):
+                print(f"    {key}: " + "  ".join(f"{k}={_plain(v)}" for k, v in value.items()))
+            else:
+                print(f"    {key}: {_plain(value)}")
+
+
+def declared_env(namespace: str, kind: str, names: tuple[str, ...]) -> dict[str, str]:
+    """Plain settings the operator put in the CronJob's container (the RTO, retention), not secrets."""
+    cronjob = json.loads(kubectl("get", "cronjob", f"odoo-{kind}", "-n", namespace, "-o", "json"))
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container.get("env", []) if e["name"] in names and "value" in e}
 
 
 def timed_run(*args: str, env: dict[str, str]) -> tuple[lib.ToolRun, datetime, datetime]:
@@ -96,6 +119,9 @@ def main() -> None:
         template = lib.build_tenant_template(pg, work / "filestore", name="boutique")
         target = lib.volume_target(work / "backups")
         env = {**lib.Tenant(tenant, template.database, template.filestore, pg).env(), **target.env}
+        # The RTO and retention the operator declared in the CronJobs, as the Jobs' pods would get them.
+        env.update(declared_env(namespace, "backup", RETENTION_ENV))
+        env.update(declared_env(namespace, "restore-test", ("RESTORE_TEST_RTO_SECONDS",)))
         for args, kind in ((("backup", "--json"), "backup"), (("restore-test", "--json"), "restore-test")):
             print(f"[demo] odoo-tenant-backup {' '.join(args)}")
             run, started, finished = timed_run(*args, env=env)
@@ -117,8 +143,10 @@ def main() -> None:
         time.sleep(0.5)
     for cid in ("BKP-SCHEDULE", "BKP-RPO", "BKP-RESTORE"):
         print(f"    {cid:<13} {verdicts[cid]['status']:<7} {verdicts[cid]['message']}")
-    print(f"    lastBackup:      {status.get('lastBackup')}")
-    print(f"    lastRestoreTest: {status.get('lastRestoreTest')}")
+    for key in ("lastBackup", "lastRestoreTest"):
+        print(f"    status.{key}:")
+        for field, value in (status.get(key) or {}).items():
+            print(f"      {field}: {_plain(value)}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,14 @@ import sys
 
 from odoo_tenant_operator import __version__
 
+_DESCRIPTION = (
+    "Kubernetes operator for OdooTenant resources: isolated, backed-up, continuously enforced Odoo tenants "
+    "with per-control compliance status and Prometheus metrics."
+)
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="odoo-tenant-operator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="odoo-tenant-operator", description=_DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the operator against the cluster")
@@ -19,12 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
     run.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port (default 8080)")
     run.add_argument("--metrics-address", default="0.0.0.0", help="metrics listen address (default 0.0.0.0)")
-    run.add_argument("--health-port", type=int, default=8081, help="liveness endpoint port, 0 to disable")
-    run.add_argument("--log-format", choices=["json", "console"], default="json")
-    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    run.add_argument(
+        "--health-port", type=int, default=8081, help="liveness endpoint port, 0 to disable (default 8081)"
+    )
+    run.add_argument(
+        "--log-format", choices=["json", "console"], default="json",
+        help="json (default): one JSON object a line, for log collectors; console: for people",
+    )  # fmt: skip
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info",
+                     help="lowest level logged (default info)")  # fmt: skip
     run.add_argument(
         "--recheck-interval", type=float, default=30.0,
-        help="seconds between periodic re-checks of every tenant, which catch missed watch events",
+        help="seconds between periodic re-checks of every tenant, which catch missed watch events (default 30)",
     )  # fmt: skip
     commands.add_parser("crd", help="print the OdooTenant CustomResourceDefinition")
     return parser
