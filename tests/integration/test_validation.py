@@ -91,6 +91,29 @@ CASES.update({
     "admin-duplicate": (base(access={"adminUsers": ["alice", "alice"]}), "Duplicate value"),
 })  # fmt: skip
 
+# Found by a second attack run: accepted at apply time, then refused by the API server when the operator
+# wrote the children, or (egress to everywhere) accepted and judged compliant.
+CASES.update({
+    "schedule-weekday-7": (base(backup={**BACKUP, "schedule": "0 2 * * 7"}), "weekday 0-6"),
+    "schedule-step-0": (base(backup={**BACKUP, "schedule": "*/0 2 * * *"}), "must be a 5-field cron expression"),
+    "restore-test-step-0": (base(backup={**BACKUP, "restoreTest": {"schedule": "0 */0 * * *"}}),
+                            "spec.backup.restoreTest.schedule: Invalid value"),
+    "quota-minus-zero": (base(isolation__quota={"memory": "-0"}), "must be a non-negative Kubernetes quantity"),
+    "tenant-name-too-long": ({**base(), "metadata": {"name": "a" * 64}},
+                             "metadata.name: Invalid value: \"" + "a" * 64 + "\": must be at most 63 characters"),
+    "pod-label-key": (base(isolation__networkPolicy={"redis": {"podLabels": {"bad key!": "redis"}, "port": 6379}}),
+                      "label keys must be [prefix/]name"),
+    "pod-label-value": (base(isolation__networkPolicy={"redis": {"podLabels": {"app": "x y"}, "port": 6379}}),
+                        "label values must be up to 63"),
+    "admin-empty": (base(access={"adminUsers": ["alice", ""]}), "spec.access.adminUsers[1]"),
+    "egress-everywhere": (base(isolation__networkPolicy={"egress": [{"name": "any", "cidr": "0.0.0.0/0"}]}),
+                          "must not be the whole address space"),
+    "egress-everywhere-v6": (base(isolation__networkPolicy={"egress": [{"name": "any", "cidr": "::/0"}]}),
+                             "must not be the whole address space"),
+    "postgres-everywhere": (base(isolation__networkPolicy={"postgres": {"cidr": "0.0.0.0/0", "port": 5432}}),
+                            "must not be the whole address space"),
+})  # fmt: skip
+
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_invalid_manifest_is_refused_with_its_message(crd, case: str) -> None:

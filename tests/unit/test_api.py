@@ -75,6 +75,21 @@ def test_model_rejects_what_the_schema_rejects(isolation: dict) -> None:
         OdooTenantSpec.model_validate({"tier": "shared", "isolation": isolation})
 
 
+@pytest.mark.parametrize(
+    ("isolation", "access", "message"),
+    [
+        ({"networkPolicy": {"redis": {"podLabels": {"bad key!": "x"}, "port": 6379}}}, {}, "is not a valid label"),
+        ({"networkPolicy": {"redis": {"podLabels": {"app": "x y"}, "port": 6379}}}, {}, "is not a valid label"),
+        ({}, {"adminUsers": ["alice", ""]}, "at least 1 character"),
+    ],
+)
+def test_model_rejects_what_children_could_not_carry(isolation: dict, access: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        OdooTenantSpec.model_validate(
+            {"tier": "shared", "isolation": {"namespace": "odoo-a", **isolation}, "access": access}
+        )
+
+
 # Layers, lowest first: a module may import only from its own layer or lower ones.
 LAYERS = [{"api"}, {"controls"}, {"k8s", "metrics", "logging"}, {"reconcile"}, {"handlers", "cli"}]
 

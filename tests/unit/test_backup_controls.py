@@ -103,11 +103,19 @@ def test_backup_pods_reach_only_the_s3_endpoint() -> None:
     ("expression", "problem"),
     [("0 2 * * *", None), ("*/15 1-5 1,15 * MON-FRI", None), ("@daily", None),
      ("0 2 * *", "is not a 5-field cron expression"), ("61 2 * * *", "(minute 0-59, hour 0-23"),
-     ("0 24 * * *", "is not a 5-field cron expression"), ("every day", "is not a 5-field")],
+     ("0 24 * * *", "is not a 5-field cron expression"), ("every day", "is not a 5-field"),
+     # What the CronJob API refuses, so the operator could never write it.
+     ("0 2 * * 7", "weekday 0-6"), ("*/0 2 * * *", "is not a 5-field"),
+     ("0 5-1 * * *", "range 5-1 runs backwards in '0 5-1 * * *'; write 1-5"), ("0 1-5/2 * * 0-6", None)],
 )  # fmt: skip
 def test_cron_problem(expression: str, problem: str | None) -> None:
     found = cron_problem(expression)
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_restore_test_schedule_is_checked_like_the_backup_schedule() -> None:
+    with pytest.raises(ValidationError, match="runs backwards"):
+        spec(restoreTest={"schedule": "0 4 * * 6-1"})
 
 
 def test_spec_rejects_bad_time_zone_and_durations() -> None:

@@ -117,7 +117,12 @@ def build_crd() -> dict[str, Any]:
                                     "description": "API version of this object.",
                                 },
                                 "kind": {"type": "string", "description": "Kind of this object."},
-                                "metadata": {"type": "object"},
+                                "metadata": {
+                                    "type": "object",
+                                    "properties": {
+                                        "name": {"type": "string", "x-kubernetes-validations": [api.NAME_RULE]}
+                                    },
+                                },
                                 "spec": spec,
                                 "status": status,
                             },

@@ -44,7 +44,9 @@ def _schema(*rules: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 QUANTITY_RULE = cel(
-    "isQuantity(self) && !quantity(self).isLessThan(quantity('0')) && quantity(self).isLessThan(quantity('1Ei'))",
+    # -0 is a quantity, and not below 0, but no tenant means it.
+    "isQuantity(self) && !self.startsWith('-') && !quantity(self).isLessThan(quantity('0')) "
+    "&& quantity(self).isLessThan(quantity('1Ei'))",
     "must be a non-negative Kubernetes quantity below 1Ei, such as 500m, 2, 512Mi or 4Gi",
 )
 # A network address: 10.0.0.1/24 has host bits set, and NetworkPolicy refuses it later, less clearly.
@@ -52,6 +54,14 @@ CIDR_RULE = cel(
     "isCIDR(self) && cidr(self) == cidr(self).masked()",
     "must be a CIDR block without host bits, such as 203.0.113.0/24 or 2001:db8::/32",
 )
+# 0.0.0.0/0 or ::/0 would open egress to everywhere, which the default-deny fence exists to prevent.
+NOT_EVERYWHERE_RULE = cel(
+    "!isCIDR(self) || cidr(self).prefixLength() > 0",
+    "must not be the whole address space (0.0.0.0/0 or ::/0): list the provider's address ranges",
+)
+# Label keys ([prefix/]name) and values, as the API server checks them on the NetworkPolicy later.
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 
 
 # An empty default on an optional object lets the API server fill in the object's own defaults,
@@ -65,7 +75,7 @@ def is_quantity(value: str) -> bool:
 
 def _cron_field(value: str) -> str:
     """A cron field: *, a value or a range, with an optional step, comma-separated."""
-    item = f"(\\*|{value}(-{value})?)(/[0-9]{{1,2}})?"
+    item = f"(\\*|{value}(-{value})?)(/(0?[1-9]|[1-9][0-9]))?"  # a step of 0 never fires
     return f"{item}(,{item})*"
 
 
@@ -76,13 +86,13 @@ _CRON_FIELDS = (
     "([01]?[0-9]|2[0-3])",  # hour
     "(0?[1-9]|[12][0-9]|3[01]|\\?)",  # day of month
     f"(0?[1-9]|1[0-2]|{_MONTHS})",  # month
-    f"([0-7]|{_DAYS}|\\?)",  # day of week
+    f"([0-6]|{_DAYS}|\\?)",  # day of week: the CronJob controller's parser has no 7 for Sunday
 )
 CRON_PATTERN = (
     "^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|" + " ".join(_cron_field(f) for f in _CRON_FIELDS) + ")$"
 )
 # Numeric bounds of the five fields; names (JAN, MON) are left to the CronJob validation.
-_CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 _DURATION = re.compile(r"^(?:(\d{1,5})h)?(?:(\d{1,5})m)?$")
 
 
@@ -96,7 +106,18 @@ def cron_problem(expression: str) -> str | None:
         for number in re.findall(r"(?<![/0-9])[0-9]+", field_text):
             if not low <= int(number) <= high:
                 return f"{number} is out of range {low}-{high} in {expression!r}"
+        # The CRD's pattern cannot compare numbers; the CronJob API refuses a range that runs backwards.
+        for first, last in re.findall(r"(?<![/0-9])([0-9]+)-([0-9]+)", field_text):
+            if int(first) > int(last):
+                return f"range {first}-{last} runs backwards in {expression!r}; write {last}-{first}"
     return None
+
+
+def _valid_cron(value: str) -> str:
+    problem = cron_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def parse_duration(value: str) -> timedelta:
@@ -114,7 +135,7 @@ def _duration_rule(minimum: str) -> dict[str, Any]:
     )
 
 
-CRON_FIELDS_HELP = "(minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-7) such as '0 2 * * *'"
+CRON_FIELDS_HELP = "(minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6) such as '0 2 * * *'"
 CRON_RULE = cel(
     f"self.matches('{CRON_PATTERN.replace(chr(92), chr(92) * 2)}')",
     f"must be a 5-field cron expression {CRON_FIELDS_HELP}",
@@ -185,12 +206,24 @@ class DataService(_Model):
     cidr: str | None = Field(
         None,
         description="CIDR of a service outside the cluster, such as a managed PostgreSQL.",
-        json_schema_extra=_schema(CIDR_RULE, maxLength=64),
+        json_schema_extra=_schema(CIDR_RULE, NOT_EVERYWHERE_RULE, maxLength=64),
     )
-    podLabels: dict[str, str] | None = Field(
+    podLabels: dict[str, Annotated[str, Field(max_length=63)]] | None = Field(
         None,
         description="Labels of the service's pods inside the cluster.",
-        json_schema_extra=_schema(maxProperties=16),
+        json_schema_extra=_schema(
+            cel(
+                f"self.all(k, size(k) <= 317 && k.matches('{LABEL_KEY}'))",
+                "label keys must be [prefix/]name: a name of up to 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit, such as app.kubernetes.io/name",
+            ),
+            cel(
+                f"self.all(k, self[k].matches('{LABEL_VALUE}'))",
+                "label values must be up to 63 letters, digits, '-', '_' or '.', starting and ending with "
+                "a letter or digit",
+            ),
+            maxProperties=16,
+        ),
     )
     namespace: str | None = Field(
         None,
@@ -198,6 +231,14 @@ class DataService(_Model):
         json_schema_extra=_schema(cel(f"self.matches('{DNS_LABEL}')", _DNS_LABEL_RULE_MESSAGE), maxLength=63),
     )
     port: int = Field(description="TCP port of the service.", ge=1, le=65535)
+
+    @field_validator("podLabels")
+    @classmethod
+    def _labels(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for key, label in (value or {}).items():
+            if not re.match(LABEL_KEY, key) or not re.match(LABEL_VALUE, label):
+                raise ValueError(f"{key}={label!r} is not a valid label")
+        return value
 
 
 class EgressRule(_Model):
@@ -211,8 +252,8 @@ class EgressRule(_Model):
         ),
     )
     cidr: str = Field(
-        description="Destination CIDR block.",
-        json_schema_extra=_schema(CIDR_RULE, maxLength=64),
+        description="Destination CIDR block; not the whole address space.",
+        json_schema_extra=_schema(CIDR_RULE, NOT_EVERYWHERE_RULE, maxLength=64),
     )
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default_factory=lambda: [443],
@@ -344,7 +385,7 @@ class Isolation(_Model):
 class Access(_Model):
     """Who administers the tenant. They get a role that cannot weaken the tenant's controls."""
 
-    adminUsers: list[Annotated[str, Field(max_length=253)]] = Field(
+    adminUsers: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list,
         description="User names bound to the restricted tenant-admin role in the namespace.",
         json_schema_extra=_schema(
@@ -353,7 +394,7 @@ class Access(_Model):
             **{"x-kubernetes-list-type": "set"},
         ),
     )
-    adminGroups: list[Annotated[str, Field(max_length=253)]] = Field(
+    adminGroups: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list,
         description="Group names bound to the restricted tenant-admin role in the namespace.",
         json_schema_extra=_schema(
@@ -410,7 +451,7 @@ class S3Target(_Model):
     )  # fmt: skip
     egressCIDR: str = Field(
         description="CIDR of the endpoint, which the backup pods' NetworkPolicy allows and nothing else.",
-        json_schema_extra=_schema(CIDR_RULE, maxLength=64),
+        json_schema_extra=_schema(CIDR_RULE, NOT_EVERYWHERE_RULE, maxLength=64),
     )
     port: int = Field(443, description="TCP port of the endpoint.", ge=1, le=65535)
 
@@ -462,6 +503,11 @@ class RestoreTest(_Model):
         json_schema_extra=_schema(_duration_rule("1m"), maxLength=16),
     )  # fmt: skip
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return _valid_cron(value)
+
 
 class Backup(_Model):
     """Scheduled backups of the database and filestore, kept by retention and proven by restore tests."""
@@ -502,10 +548,7 @@ class Backup(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        problem = cron_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+        return _valid_cron(value)
 
     @field_validator("timeZone")
     @classmethod
@@ -549,6 +592,9 @@ SPEC_RULES = [
 # Rules on the whole object: they need the stored status, which a rule on spec cannot see.
 # A tenant that never got its namespace (a conflict) may move to another one; once it holds one,
 # moving would leave the old namespace and its data behind.
+# The tenant's name is a label value on every child, so it must fit in 63 characters.
+NAME_RULE = cel("size(self) <= 63", "must be at most 63 characters: the tenant's name is a label value on every child")
+
 OBJECT_RULES = [
     cel(
         "!has(oldSelf.status) || !has(oldSelf.status.__namespace__) || "
