@@ -84,10 +84,13 @@ def record_verdicts(tenant: str, verdicts: Sequence[Verdict], score: int) -> Non
 
 
 def record_backup_runs(tenant: str, backup: datetime | None, restore_test: datetime | None) -> None:
-    # No series until there is a success: a 0 would read as "last success in 1970" on dashboards.
+    """None means no series: a 0 would read as "last success in 1970", and a tenant whose backups
+    were switched off must not show an ever older last backup on dashboards."""
     for gauge, when in ((BACKUP_LAST_SUCCESS, backup), (RESTORE_TEST_LAST_SUCCESS, restore_test)):
         if when is not None:
             gauge.labels(tenant=tenant).set(when.timestamp())
+        else:
+            gauge.remove_by_labels({"tenant": tenant})
 
 
 def record_drift_repair(tenant: str, kind: str) -> None:

@@ -9,6 +9,7 @@ condition; the other steps still run, so one broken part never hides the state o
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from odoo_tenant_operator.controls.common import (
     Manifest,
     TenantRef,
     describe_drift,
+    immutable_change,
     object_key,
 )
 from odoo_tenant_operator.k8s.client import ApiError, Cluster
@@ -42,8 +44,9 @@ log = structlog.get_logger("odoo_tenant_operator.reconcile")
 # Only one tenant at a time may claim a namespace, or two could both see it free.
 _NAMESPACE_CLAIM = threading.Lock()
 
-# The last spec of each tenant (by uid) that validated, enforced while a newer one does not.
-_LAST_VALID: dict[str, tuple[str, api.OdooTenantSpec]] = {}
+# The last spec that validated, kept on the tenant itself so that it survives a restart: it stays
+# enforced while a newer spec does not validate.
+LAST_VALID_SPEC_ANNOTATION = f"{api.GROUP}/last-valid-spec"
 
 # Which tenant each reconciled namespace belongs to, so watch events on objects the operator does
 # not own (a NetworkPolicy or RoleBinding someone added, a namespace stripped of its owner
@@ -118,6 +121,10 @@ class _Run:
         if drift is None:
             return observed
         try:
+            if immutable_change(desired, observed):
+                # A binding pointed at another role cannot be changed back, only replaced.
+                meta = desired["metadata"]
+                self.cluster.delete(desired["apiVersion"], desired["kind"], meta["name"], meta.get("namespace"))
             applied = self.cluster.apply(desired)
             strict = STRICT_FIELDS.get(desired["kind"])
             if strict and describe_drift(desired, applied):
@@ -166,6 +173,31 @@ def validate_spec(body: Manifest) -> api.OdooTenantSpec:
     return api.OdooTenantSpec.model_validate(body.get("spec") or {})
 
 
+def _spec_text(spec: Any) -> str:
+    return json.dumps(spec or {}, sort_keys=True, separators=(",", ":"))
+
+
+def _remember_valid_spec(cluster: Cluster, body: Manifest) -> None:
+    text = _spec_text(body.get("spec"))
+    if (body["metadata"].get("annotations") or {}).get(LAST_VALID_SPEC_ANNOTATION) == text:
+        return
+    try:
+        cluster.annotate_tenant(body["metadata"]["name"], {LAST_VALID_SPEC_ANNOTATION: text})
+    except ApiError as error:
+        # Only a later invalid spec needs it; this reconcile goes on.
+        log.warning("last valid spec not recorded", tenant=body["metadata"]["name"], error=str(error))
+
+
+def _last_valid_spec(body: Manifest) -> api.OdooTenantSpec | None:
+    text = (body["metadata"].get("annotations") or {}).get(LAST_VALID_SPEC_ANNOTATION)
+    if not text:
+        return None
+    try:
+        return validate_spec({"spec": json.loads(text)})
+    except (ValueError, ValidationError):
+        return None  # edited by hand into something unusable: as if there were none
+
+
 def _is_settled(body: Manifest) -> bool:
     """The current spec was reconciled before: any difference found now is drift, not an update.
 
@@ -195,21 +227,22 @@ def reconcile_tenant(cluster: Cluster, body: Manifest, trigger: str) -> None:
     invalid: judge.Problem | None = None
     try:
         spec = validate_spec(body)
-        _LAST_VALID[name] = (meta["uid"], spec)
     except ValidationError as error:
-        last = _LAST_VALID.get(name)
-        if last is None or last[0] != meta["uid"]:
+        last = _last_valid_spec(body)
+        if last is None:
             _publish_invalid_spec(cluster, body, error)
             return
         # Keep enforcing what was last declared validly rather than dropping every fence.
-        spec = last[1]
+        spec = last
         invalid = judge.Problem("InvalidSpec", _invalid_message(error) + "; the last valid spec is still enforced")
-    run = _Run(cluster, body, spec, settled=_is_settled(body) and invalid is None)
-    if invalid:
-        run.problems.append(invalid)
-        if _condition(body, "Ready").get("message") != invalid.message:
-            run.event("Warning", "InvalidSpec", invalid.message)
+    else:
+        _remember_valid_spec(cluster, body)
+    run = _Run(cluster, body, spec, settled=_is_settled(body))
     observed = _ensure_children(run)
+    if invalid:
+        run.problems.insert(0, invalid)
+        if not _condition(body, "Ready").get("message", "").startswith(invalid.message):
+            run.event("Warning", "InvalidSpec", invalid.message)
     verdicts = _judge(run, observed)
     _publish(run, verdicts)
     duration = time.monotonic() - started
@@ -450,6 +483,8 @@ def _publish(run: _Run, verdicts: list[judge.Verdict]) -> None:
         new["lastBackup"] = backups.to_status()
         new["lastRestoreTest"] = restore_tests.to_status()
         metrics.record_backup_runs(run.name, backups.last_success, restore_tests.last_success)
+    elif run.spec.backup is None:
+        metrics.record_backup_runs(run.name, None, None)
     was_ready = _ready(run.body)
     # Metrics first: whoever sees the new status finds the metrics already agreeing with it.
     metrics.record_verdicts(run.name, verdicts, new["score"])
@@ -505,11 +540,14 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     try:
         spec = validate_spec(body)
     except ValidationError:
-        log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
-        raise
+        # Release what was enforced: the last valid spec (its deletion policy too, not a newer invalid one).
+        last = _last_valid_spec(body)
+        if last is None:
+            log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
+            raise
+        spec = last
     if NAMESPACE_TENANTS.get(spec.isolation.namespace) == name:
         del NAMESPACE_TENANTS[spec.isolation.namespace]  # a tenant that lost a conflict must not unmap the winner
-    _LAST_VALID.pop(name, None)
     if spec.deletionPolicy == api.DeletionPolicy.Delete:
         _keep_backup_volume(cluster, body, spec)
         log.info("deleting with the tenant", tenant=name, namespace=spec.isolation.namespace)

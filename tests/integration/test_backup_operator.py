@@ -244,3 +244,24 @@ def test_a_forged_job_is_not_evidence_and_deleting_jobs_keeps_the_record(cluster
         assert tenant["status"]["lastBackup"]["lastSuccessTime"] == time_of_last
         assert controls(tenant)["BKP-RPO"]["status"] == "Pass"
     delete_tenant(name)
+
+
+def test_switching_backups_off_exempts_the_controls_and_drops_the_backup_series(cluster, operator) -> None:
+    name = unique("nobak")
+    ns = f"odoo-{name}"
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete", backup=backup_spec())).returncode == 0
+    wait_ready(cluster, name)
+    finished_job(ns, name, "backup", "backup-ok", datetime.now(UTC) - timedelta(hours=1))
+    wait_for("the backup series", lambda: operator.sample("odoo_tenant_backup_last_success_timestamp_seconds",
+                                                          tenant=name), timeout=15)  # fmt: skip
+
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
+    tenant = wait_ready(cluster, name)
+    assert {c["id"]: c["status"] for c in tenant["status"]["controls"] if c["family"] == "backup"} == {
+        "BKP-SCHEDULE": "Exempt", "BKP-RPO": "Exempt", "BKP-RESTORE": "Exempt"}  # fmt: skip
+    assert "lastBackup" not in tenant["status"]
+    assert cluster.get("batch/v1", "CronJob", "odoo-backup", ns) is None
+    # A dashboard would otherwise show an ever older "last backup" for a tenant that has none.
+    assert operator.sample("odoo_tenant_backup_last_success_timestamp_seconds", tenant=name) is None
+    assert operator.sample("odoo_tenant_restore_test_last_success_timestamp_seconds", tenant=name) is None
+    delete_tenant(name)

@@ -60,9 +60,17 @@ def test_unmanaged_namespace_is_refused_until_adopted(cluster, operator) -> None
     backup_controls = {c["id"]: c["status"] for c in tenant["status"]["controls"] if c["family"] == "backup"}
     assert backup_controls == {"BKP-SCHEDULE": "Exempt", "BKP-RPO": "Exempt", "BKP-RESTORE": "Exempt"}
 
+    # Left over in the namespace before adoption: a tenant-admins binding to cluster-admin. Its roleRef
+    # cannot be changed, only the binding replaced.
+    kubectl("create", "rolebinding", "tenant-admins", "-n", ns, "--clusterrole=cluster-admin", "--user=mallory")
+
     kubectl("label", "namespace", ns, f"hosting.odoo-operator.io/tenant={name}")
-    wait_ready(cluster, name)
+    tenant = wait_ready(cluster, name)
     assert cluster.get("networking.k8s.io/v1", "NetworkPolicy", "default-deny", ns) is not None
+    binding = cluster.get("rbac.authorization.k8s.io/v1", "RoleBinding", "tenant-admins", ns)
+    assert binding["roleRef"]["name"] == "odoo-tenant-admin"
+    assert "mallory" not in [s["name"] for s in binding.get("subjects") or []]
+    assert {c["id"]: c["status"] for c in tenant["status"]["controls"]}["IAM-RBAC"] == "Pass"
     # The children were created for the first time, not repaired: no drift to alert anyone about.
     assert not [e["message"] for e in events_for(name) if e["reason"] == "DriftRepaired"]
     assert operator.sample("odoo_tenant_drift_repairs_total", tenant=name) is None

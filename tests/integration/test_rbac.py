@@ -5,6 +5,7 @@ Real: kube-apiserver with --authorization-mode=Node,RBAC; the operator creates t
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -106,3 +107,17 @@ def test_an_aggregation_rule_on_the_tenant_admin_role_is_removed_without_a_write
     time.sleep(4)  # a write war showed as hundreds of new resourceVersions in seconds
     assert cluster.get("rbac.authorization.k8s.io/v1", "ClusterRole", "odoo-tenant-admin")["metadata"][
         "resourceVersion"] == version  # fmt: skip
+
+
+def test_a_deleted_tenant_admin_role_is_restored_and_reported(cluster, operator) -> None:
+    kubectl("delete", "clusterrole", "odoo-tenant-admin")
+    role = ("rbac.authorization.k8s.io/v1", "ClusterRole", "odoo-tenant-admin")
+    wait_for("the role to come back", lambda: cluster.get(*role), timeout=10)
+
+    def reported():
+        selector = "involvedObject.kind=ClusterRole,involvedObject.name=odoo-tenant-admin,reason=DriftRepaired"
+        out = kubectl("get", "events", "-n", "default", "-o", "json", "--field-selector", selector)
+        return [e["message"] for e in json.loads(out.stdout)["items"]]
+
+    messages = wait_for("a DriftRepaired event on the role", reported, timeout=10)
+    assert "ClusterRole odoo-tenant-admin was deleted; restored" in messages

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from odoo_tenant_operator.controls.common import describe_drift, first_difference, parse_quantity
+from odoo_tenant_operator.controls.common import describe_drift, first_difference, immutable_change, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,16 @@ def test_sub_milli_quantities_round_up_like_the_server() -> None:
 def test_empty_and_absent_lists_match_in_strict_fields() -> None:
     desired = {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"name": "r"}, "subjects": []}
     assert describe_drift(desired, {"kind": "RoleBinding", "metadata": {"name": "b"}, "roleRef": {"name": "r"}}) is None
+
+
+def _binding(role: str) -> dict:
+    return {"kind": "RoleBinding", "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                               "name": role}, "subjects": []}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("observed", "expected"),
+    [(None, None), (_binding("odoo-tenant-admin"), None), (_binding("cluster-admin"), "roleRef")],
+)
+def test_a_binding_to_another_role_must_be_recreated(observed: dict | None, expected: str | None) -> None:
+    assert immutable_change(_binding("odoo-tenant-admin"), observed) == expected

@@ -109,6 +109,22 @@ STRICT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Fields the API server never lets change: a differing one means delete and create again.
+IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "RoleBinding": ("roleRef",),
+}
+
+
+def immutable_change(desired: Manifest, observed: Manifest | None) -> str | None:
+    """The immutable field where observed differs from desired (so it must be recreated), or None."""
+    if observed is None:
+        return None
+    for field in IMMUTABLE_FIELDS.get(desired.get("kind", ""), ()):
+        if first_difference(desired.get(field), observed.get(field), field, strict=True):
+            return field
+    return None
+
+
 def first_difference(desired: Any, observed: Any, path: str = "", strict: bool = False) -> str | None:
     """The first path where observed does not carry what desired declares, or None.
 

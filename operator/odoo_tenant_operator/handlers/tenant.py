@@ -78,7 +78,13 @@ def register(registry: kopf.OperatorRegistry, cluster: Cluster, recheck_interval
             if observed is None and not role_checked.is_set():
                 log.info("applied", object=f"ClusterRole {TENANT_ADMIN_ROLE}")  # first start on this cluster
             else:
-                log.warning("restored", object=f"ClusterRole {TENANT_ADMIN_ROLE}", drift=drift)
+                # It fences every tenant, so it is no one tenant's drift: reported on the role itself.
+                log.warning("drift repaired", object=f"ClusterRole {TENANT_ADMIN_ROLE}", drift=drift)
+                message = f"ClusterRole {TENANT_ADMIN_ROLE} was {'deleted' if observed is None else drift}; restored"
+                try:
+                    cluster.post_event(applied, "Warning", "DriftRepaired", message)
+                except ApiError as error:
+                    log.warning("event not posted", reason="DriftRepaired", error=str(error))
         role_checked.set()
 
     @kopf.on.startup(registry=registry)

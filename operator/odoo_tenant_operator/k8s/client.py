@@ -147,6 +147,20 @@ class Cluster:
     def get_tenant(self, name: str) -> Manifest | None:
         return self.get(api.API_VERSION, api.KIND, name)
 
+    def annotate_tenant(self, name: str, annotations: dict[str, str]) -> None:
+        resource = self._resource(api.API_VERSION, api.KIND)
+        try:
+            self._dynamic.patch(
+                resource,
+                body={"metadata": {"annotations": annotations}},
+                name=name,
+                content_type="application/merge-patch+json",
+            )
+        except NotFoundError:
+            return
+        except ApiException as error:
+            raise ApiError(f"annotate {api.KIND} {name}", error) from error
+
     def patch_tenant_status(self, name: str, status: dict[str, Any]) -> None:
         resource = self._resource(api.API_VERSION, api.KIND)
         try:
@@ -162,8 +176,10 @@ class Cluster:
             raise ApiError(f"write status of {api.KIND} {name}", error) from error
 
     def post_event(self, tenant: Manifest, event_type: str, reason: str, message: str) -> None:
-        """A core/v1 Event about the tenant, visible in `kubectl describe odootenant`."""
+        """A core/v1 Event about the tenant (or another cluster-scoped object the operator keeps),
+        visible in `kubectl describe`."""
         meta = tenant["metadata"]
+        kind = tenant.get("kind", api.KIND)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         # One Event per tenant, reason and message, counted, as kubelet and controllers do:
         # a repeated warning shows as "x12" in `kubectl describe`, not as twelve lines.
@@ -180,14 +196,14 @@ class Cluster:
         except NotFoundError:
             pass
         except ApiException as error:
-            raise ApiError(f"update event {reason} for {api.KIND} {meta['name']}", error) from error
+            raise ApiError(f"update event {reason} for {kind} {meta['name']}", error) from error
         event = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": name, "namespace": EVENT_NAMESPACE},
             "involvedObject": {
-                "apiVersion": api.API_VERSION,
-                "kind": api.KIND,
+                "apiVersion": tenant.get("apiVersion", api.API_VERSION),
+                "kind": kind,
                 "name": meta["name"],
                 "uid": meta.get("uid"),
             },
@@ -204,4 +220,4 @@ class Cluster:
         try:
             events.create(body=event, namespace=EVENT_NAMESPACE)
         except ApiException as error:
-            raise ApiError(f"post event {reason} for {api.KIND} {meta['name']}", error) from error
+            raise ApiError(f"post event {reason} for {kind} {meta['name']}", error) from error
