@@ -198,6 +198,15 @@ def _last_valid_spec(body: Manifest) -> api.OdooTenantSpec | None:
         return None  # edited by hand into something unusable: as if there were none
 
 
+def enforced_spec(body: Manifest) -> tuple[api.OdooTenantSpec | None, ValidationError | None]:
+    """The spec to enforce and why the current one was refused: while an update does not validate,
+    the last valid spec stays in force rather than every fence being dropped."""
+    try:
+        return validate_spec(body), None
+    except ValidationError as error:
+        return _last_valid_spec(body), error
+
+
 def _is_settled(body: Manifest) -> bool:
     """The current spec was reconciled before: any difference found now is drift, not an update.
 
@@ -225,15 +234,12 @@ def reconcile_tenant(cluster: Cluster, body: Manifest, trigger: str) -> None:
     started = time.monotonic()
     name = meta["name"]
     invalid: judge.Problem | None = None
-    try:
-        spec = validate_spec(body)
-    except ValidationError as error:
-        last = _last_valid_spec(body)
-        if last is None:
-            _publish_invalid_spec(cluster, body, error)
-            return
-        # Keep enforcing what was last declared validly rather than dropping every fence.
-        spec = last
+    spec, error = enforced_spec(body)
+    if spec is None:
+        assert error is not None
+        _publish_invalid_spec(cluster, body, error)
+        return
+    if error:
         invalid = judge.Problem("InvalidSpec", _invalid_message(error) + "; the last valid spec is still enforced")
     else:
         _remember_valid_spec(cluster, body)
@@ -537,15 +543,12 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     nothing is done here and the garbage collector removes the namespace and its contents.
     """
     name = body["metadata"]["name"]
-    try:
-        spec = validate_spec(body)
-    except ValidationError:
-        # Release what was enforced: the last valid spec (its deletion policy too, not a newer invalid one).
-        last = _last_valid_spec(body)
-        if last is None:
-            log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
-            raise
-        spec = last
+    # Release what was enforced: with a refused spec, the last valid one's deletion policy counts.
+    spec, error = enforced_spec(body)
+    if spec is None:
+        log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
+        assert error is not None
+        raise error
     if NAMESPACE_TENANTS.get(spec.isolation.namespace) == name:
         del NAMESPACE_TENANTS[spec.isolation.namespace]  # a tenant that lost a conflict must not unmap the winner
     if spec.deletionPolicy == api.DeletionPolicy.Delete:
