@@ -255,6 +255,15 @@ def test_corrupted_part_fails_verify_and_restore_test(
     assert run_tool("restore-test", older, env=env).returncode == 0
     assert len(run_tool("list", "--json", env=env).json["backups"]) == 2
 
+    # Keeping only the newest must not mean keeping only a corrupted one: prune checks it first.
+    pruned = run_tool("prune", "--keep-last", "1", "--json", env=env)
+    assert pruned.returncode == 0, pruned
+    items = {i["backup_id"]: i for i in pruned.json["items"]}
+    assert items[newer]["status"] == "damaged" and items[newer]["action"] == "keep"
+    assert "fails its checksums" in items[newer]["reasons"][0]
+    assert items[older]["action"] == "keep" and items[older]["reasons"] == ["last #1"]
+    assert run_tool("restore-test", older, env=env).returncode == 0
+
 
 def test_corrupted_dump_is_reported_as_corruption_not_restore_failure(tenant: Tenant, tmp_path: Path) -> None:
     target = volume_target(tmp_path / "backups")

@@ -456,6 +456,21 @@ def test_write_tar_of_missing_filestore_is_a_source_error(tmp_path: Path) -> Non
         filestore.write_tar(tmp_path / "nope", io.BytesIO(), 6, lambda _: None)
 
 
+def test_an_unreadable_filestore_directory_is_a_source_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Faked: the permission error (the tests run as root, who can read a mode-000 directory).
+    (tmp_path / "aa").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:
+        if path.endswith("/aa"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(filestore.os, "scandir", scandir)
+    with pytest.raises(errors.SourceFailed, match="cannot read the directory .*/aa: Permission denied"):
+        filestore.measure(tmp_path)
+
+
 # --- S3 sizing and CLI -----------------------------------------------------------------------
 
 

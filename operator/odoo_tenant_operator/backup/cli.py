@@ -33,8 +33,9 @@ Exit codes (stable; see ``errors.ExitCode``):
     8 backup corrupted (checksum/size mismatch, unreadable part or manifest);
     9 no complete backup found (or the requested backup does not exist);
     10 restore test failed (restore error, table/row count/filestore mismatch, RTO exceeded);
-    11 storage endpoint unreachable; 12 pg_dump or filestore read failed otherwise.
-    143 terminated by SIGTERM (partial backup removed).
+    11 storage endpoint unreachable; 12 pg_dump or filestore read failed otherwise;
+    13 another restore test of the same database is running.
+    130 interrupted (Ctrl-C); 143 terminated by SIGTERM (partial backup removed).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _epilog() -> str:
     return (
         "Every option falls back to the environment variable named in its help.\n"
         "Secrets (PGPASSWORD, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) come from the environment only.\n\n"
-        f"exit codes:\n{codes}\n  143  terminated by SIGTERM (partial backup removed)"
+        f"exit codes:\n{codes}\n  130  interrupted (Ctrl-C)\n  143  terminated by SIGTERM (partial backup removed)"
     )
 
 
@@ -401,7 +402,7 @@ def _cmd_restore_test(args: argparse.Namespace, environ: Mapping[str, str], out:
             + (
                 ""
                 if result.rto_seconds is None
-                else f"; RTO {result.rto_seconds:.0f}s " + ("met" if data["rto_met"] else "MISSED")
+                else f"; RTO {result.rto_seconds:g}s " + ("met" if data["rto_met"] else "MISSED")
             )
         ]
         lines += [f"  problem: {p}" for p in result.problems]

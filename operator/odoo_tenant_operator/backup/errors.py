@@ -27,6 +27,7 @@ class ExitCode(enum.IntEnum):
     RESTORE_CHECK_FAILED = 10
     STORAGE_UNREACHABLE = 11
     SOURCE_FAILED = 12
+    BUSY = 13
 
 
 EXIT_CODE_HELP: dict[ExitCode, str] = {
@@ -40,9 +41,11 @@ EXIT_CODE_HELP: dict[ExitCode, str] = {
     ExitCode.NO_SPACE: "no space left on the backup volume, scratch directory or database server",
     ExitCode.BACKUP_CORRUPTED: "backup corrupted (checksum or size mismatch, unreadable part or manifest)",
     ExitCode.NO_COMPLETE_BACKUP: "no complete backup found (or the requested backup does not exist)",
-    ExitCode.RESTORE_CHECK_FAILED: "restore test failed (restore error, table or row count or filestore mismatch)",
+    ExitCode.RESTORE_CHECK_FAILED: "restore test failed (restore error, table or row count or filestore mismatch, "
+    "RTO exceeded)",
     ExitCode.STORAGE_UNREACHABLE: "storage endpoint unreachable",
     ExitCode.SOURCE_FAILED: "pg_dump or the filestore read failed for another reason",
+    ExitCode.BUSY: "another restore test of the same database is running; nothing was done",
 }
 
 
@@ -98,3 +101,7 @@ class RestoreCheckFailed(BackupError):
 
 class SourceFailed(BackupError):
     exit_code = ExitCode.SOURCE_FAILED
+
+
+class Busy(BackupError):
+    exit_code = ExitCode.BUSY

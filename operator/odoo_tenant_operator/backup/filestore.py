@@ -52,8 +52,13 @@ def walk(root: Path) -> Iterator[_Entry]:
     """Every entry under ``root`` (not following symlinks), depth first, names sorted at each level."""
 
     def visit(directory: str, prefix: str) -> Iterator[_Entry]:
-        with os.scandir(directory) as scan:
-            entries = sorted(scan, key=lambda e: e.name)
+        try:
+            with os.scandir(directory) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except FileNotFoundError:
+            return  # removed while we walk: as for a vanished file, nothing to archive
+        except OSError as exc:
+            raise errors.SourceFailed(f"filestore: cannot read the directory {directory}: {exc.strerror}") from exc
         for entry in entries:
             relative = f"{prefix}{entry.name}"
             if entry.is_dir(follow_symlinks=False):
@@ -116,6 +121,11 @@ def write_tar(root: Path, sink: BinaryIO, level: int, warn: Callable[[str], None
                     elif entry.kind == "file":
                         with open(entry.path, "rb") as handle:
                             info = tar.gettarinfo(arcname=entry.relative, fileobj=handle)
+                            if info.islnk():
+                                # A second name of a hard-linked file: store the content again, so the
+                                # restored tree (and its digest) has every name as a regular file.
+                                info.type, info.linkname = tarfile.REGTYPE, ""
+                                info.size = os.fstat(handle.fileno()).st_size
                             if info.size >= _SAMPLE_MIN_FILE:
                                 gz.expect(worth_compressing(_sample(handle, info.size)))
                             reader = HashingReader(_SourceFile(handle, entry.path))

@@ -10,8 +10,9 @@ Safety rules kept here:
   anything fails it deletes what it wrote under *that id only* and re-raises;
 - verify and restore-test only read the target; restore-test writes only to its
   own scratch database and scratch directory, and removes both;
-- prune decides with the pure ``retention`` rules, skips locked backups, and
-  deletes nothing when asked for a dry run.
+- prune decides with the pure ``retention`` rules, skips locked backups, checks the
+  checksums of the newest backup it keeps before removing any other, and deletes
+  nothing when asked for a dry run.
 """
 
 from __future__ import annotations
@@ -298,11 +299,19 @@ def run_verify(store: BackupStore, backup_id: str | None, log: Log) -> VerifyRes
     store.check()
     entry, manifest = _select(store, backup_id)
     log(f"verifying backup {entry.backup_id} on {store.describe()}")
+    problems, total = _checksum_problems(store, entry.backup_id, manifest, log)
+    if problems:
+        raise errors.BackupCorrupted(f"backup {entry.backup_id} is corrupted: " + "; ".join(problems))
+    return VerifyResult(entry.backup_id, manifest.parts, total, time.monotonic() - t0)
+
+
+def _checksum_problems(store: BackupStore, backup_id: str, manifest: Manifest, log: Log) -> tuple[list[str], int]:
+    """Re-read every part; what does not match the manifest, and how many bytes were read."""
     problems: list[str] = []
     total = 0
     for part in manifest.parts:
         try:
-            with store.open(entry.backup_id, part.name) as source:
+            with store.open(backup_id, part.name) as source:
                 reader = HashingReader(source)
                 reader.drain()
         except errors.BackupCorrupted as exc:
@@ -313,9 +322,7 @@ def run_verify(store: BackupStore, backup_id: str | None, log: Log) -> VerifyRes
         log(f"  {part.name}: {reader.bytes_read} bytes, sha256 {'OK' if problem is None else 'MISMATCH'}")
         if problem:
             problems.append(problem)
-    if problems:
-        raise errors.BackupCorrupted(f"backup {entry.backup_id} is corrupted: " + "; ".join(problems))
-    return VerifyResult(entry.backup_id, manifest.parts, total, time.monotonic() - t0)
+    return problems, total
 
 
 # --- restore-test ----------------------------------------------------------------------------
@@ -383,9 +390,63 @@ def run_restore_test(
         raise errors.ConfigError(f"scratch database name {scratch_db} equals the connection database")
     if scratch_parent is not None and not scratch_parent.is_dir():
         raise errors.ConfigError(f"RESTORE_SCRATCH_DIR {scratch_parent} does not exist")
+    # One restore test per database at a time: two would drop each other's scratch copies and report
+    # the wreckage as a broken backup. Holding the lock, anything left by a killed run is stale.
+    lock = postgres.AdvisoryLock(
+        admin,
+        f"odoo-tenant-backup restore-test {manifest.database.name}",
+        f"another restore test of database {manifest.database.name} is running on {admin.describe()}; "
+        "not starting a second one (the CronJob's concurrencyPolicy Forbid keeps scheduled runs apart, "
+        "a manual Job does not)",
+    )
+    with lock:
+        _remove_stale_scratch(admin, scratch_db, manifest.database.name, scratch_parent, log)
+        return _restore_test_locked(store, admin, entry, manifest, scratch_db, scratch_parent, rto_seconds, log, t0)
+
+
+def _scratch_dir_prefix(database: str) -> str:
+    return "restoretest-" + "".join(c if c.isalnum() else "_" for c in database) + "-"
+
+
+def _remove_stale_scratch(
+    admin: postgres.PgSettings, scratch_db: str, database: str, scratch_parent: Path | None, log: Log
+) -> None:
+    """Drop scratch databases and directories that earlier restore tests of this database left behind."""
+    prefix = scratch_db[: scratch_db.index("_restoretest_") + len("_restoretest_")]
+    stale = postgres.run_sql(
+        admin,
+        f"SELECT datname FROM pg_database WHERE left(datname, {len(prefix)}) = {postgres.quote_literal(prefix)}",
+        what="listing stale scratch databases",
+    )
+    for name in filter(None, stale.splitlines()):
+        log(f"dropping the scratch database {name} left by an interrupted restore test")
+        try:
+            postgres.run_sql(
+                admin, f"DROP DATABASE IF EXISTS {postgres.quote_ident(name)} WITH (FORCE)", what="dropping it"
+            )
+        except errors.BackupError as exc:
+            # Not ours to drop (another owner): it costs space, not correctness; this run uses its own name.
+            log(f"warning: could not drop {name}: {exc.message}")
+    parent = scratch_parent or Path(tempfile.gettempdir())
+    for directory in parent.glob(_scratch_dir_prefix(database) + "*"):
+        if directory.is_dir() and not directory.is_symlink():
+            log(f"removing the scratch directory {directory} left by an interrupted restore test")
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _restore_test_locked(
+    store: BackupStore,
+    admin: postgres.PgSettings,
+    entry: catalog.BackupEntry,
+    manifest: Manifest,
+    scratch_db: str,
+    scratch_parent: Path | None,
+    rto_seconds: float | None,
+    log: Log,
+    t0: float,
+) -> RestoreTestResult:
     log(f"restore test of backup {entry.backup_id} into database {scratch_db}")
     quoted = postgres.quote_ident(scratch_db)
-    postgres.run_sql(admin, f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)", what="dropping a stale scratch database")
     postgres.run_sql(
         admin,
         f"CREATE DATABASE {quoted} TEMPLATE template0 ENCODING {postgres.quote_literal(manifest.database.encoding)} "
@@ -393,7 +454,8 @@ def run_restore_test(
         what="creating the scratch database",
     )
     try:
-        scratch_dir = Path(tempfile.mkdtemp(prefix=f"restoretest-{entry.backup_id}-", dir=scratch_parent))
+        prefix = _scratch_dir_prefix(manifest.database.name) + entry.backup_id + "-"
+        scratch_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_parent))
     except OSError as exc:
         postgres.run_sql(admin, f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)", what="dropping the scratch database")
         raise errors.ConfigError(f"cannot create a scratch directory: {exc}") from exc
@@ -552,21 +614,40 @@ def run_prune(
     store.check()
     now = clock()
     entries = {e.backup_id: e for e in catalog.load(store)}
-    decisions = retention.select_complete(
-        [retention.Candidate(e.backup_id, e.time) for e in entries.values() if e.status == catalog.COMPLETE],
-        policy,
-        tz,
-    )
-    decisions += retention.select_incomplete(
-        [retention.Candidate(e.backup_id, e.last_activity) for e in entries.values() if e.status == catalog.INCOMPLETE],
-        now,
-        incomplete_max_age,
-    )
-    decisions += [
-        retention.Decision(e.backup_id, True, (f"damaged, kept for inspection: {e.detail}",))
-        for e in entries.values()
-        if e.status == catalog.DAMAGED
-    ]
+
+    def plan() -> list[retention.Decision]:
+        decisions = retention.select_complete(
+            [retention.Candidate(e.backup_id, e.time) for e in entries.values() if e.status == catalog.COMPLETE],
+            policy,
+            tz,
+        )
+        decisions += retention.select_incomplete(
+            [retention.Candidate(e.backup_id, e.last_activity) for e in entries.values()
+             if e.status == catalog.INCOMPLETE],
+            now,
+            incomplete_max_age,
+        )  # fmt: skip
+        decisions += [
+            retention.Decision(e.backup_id, True, (f"damaged, kept for inspection: {e.detail}",))
+            for e in entries.values()
+            if e.status == catalog.DAMAGED
+        ]
+        return decisions
+
+    decisions = plan()
+    # Sizes can match while bytes do not: before removing any complete backup, prove that the newest
+    # one kept is restorable. One that fails its checksums is damaged and no longer counts.
+    while any(not d.keep and entries[d.backup_id].status == catalog.COMPLETE for d in decisions):
+        newest = next(entries[d.backup_id] for d in decisions if entries[d.backup_id].status == catalog.COMPLETE)
+        assert newest.manifest is not None
+        log(f"checking backup {newest.backup_id} before removing older ones")
+        problems, _ = _checksum_problems(store, newest.backup_id, newest.manifest, log)
+        if not problems:
+            break
+        detail = "fails its checksums: " + "; ".join(problems)
+        log(f"warning: backup {newest.backup_id} {detail}; the next older backup takes its place")
+        entries[newest.backup_id] = dataclasses.replace(newest, status=catalog.DAMAGED, detail=detail)
+        decisions = plan()
     items: list[PruneItem] = []
     failures: list[errors.BackupError] = []
     for decision in decisions:

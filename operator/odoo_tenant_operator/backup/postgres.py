@@ -217,16 +217,19 @@ def run_sql(settings: PgSettings, sql: str, database: str | None = None, what: s
     return proc.stdout.strip()
 
 
-class SnapshotSession:
-    """A psql co-process holding a REPEATABLE READ transaction with an exported snapshot."""
+class _PsqlSession:
+    """A psql co-process: one database session kept open across queries, closed on exit.
+
+    If this process dies, psql reads end-of-file and the session ends with it, releasing
+    whatever it held (a snapshot, an advisory lock).
+    """
 
     def __init__(self, settings: PgSettings) -> None:
         self._settings = settings
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         self._proc: subprocess.Popen[str] | None = None
-        self.snapshot = ""
 
-    def __enter__(self) -> SnapshotSession:
+    def _start(self) -> None:
         self._proc = subprocess.Popen(
             [self._settings.program("psql"), "-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"],
             env=self._settings.env(),
@@ -235,27 +238,10 @@ class SnapshotSession:
             stderr=self._stderr,
             text=True,
         )
-        # A cluster-wide idle or statement timeout would otherwise kill the session
-        # (and with it the snapshot pg_dump needs) on a large database.
-        self._query(
-            "SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; "
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-        )
-        self.snapshot = self._query("SELECT pg_export_snapshot()").strip()
-        return self
+        # A cluster-wide idle or statement timeout would otherwise end the session (and with it
+        # the snapshot or lock it holds) during a long dump or restore.
+        self._query("SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0")
 
-    def server_info(self) -> ServerInfo:
-        raw = json.loads(self._query(SERVER_INFO_SQL))
-        return ServerInfo(
-            database=str(raw["database"]),
-            server_version=str(raw["server_version"]),
-            server_version_num=int(raw["server_version_num"]),
-            size_bytes=int(raw["size"]),
-            encoding=str(raw["encoding"]),
-        )
-
-    def table_row_counts(self) -> dict[str, int]:
-        return _parse_counts(self._query(TABLE_COUNTS_SQL))
 
     def _query(self, sql: str) -> str:
         proc = self._proc
@@ -284,7 +270,7 @@ class SnapshotSession:
         if proc is not None:
             try:
                 assert proc.stdin is not None
-                proc.stdin.write("ROLLBACK;\n\\q\n")
+                proc.stdin.write("\\q\n")  # ends the session: its transaction rolls back, its locks go
                 proc.stdin.close()
             except (BrokenPipeError, ValueError, OSError):
                 pass
@@ -297,6 +283,53 @@ class SnapshotSession:
                 proc.stdout.close()
         self._stderr.close()
 
+
+class SnapshotSession(_PsqlSession):
+    """A psql co-process holding a REPEATABLE READ transaction with an exported snapshot."""
+
+    def __init__(self, settings: PgSettings) -> None:
+        super().__init__(settings)
+        self.snapshot = ""
+
+    def __enter__(self) -> SnapshotSession:
+        self._start()
+        self._query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        self.snapshot = self._query("SELECT pg_export_snapshot()").strip()
+        return self
+
+    def server_info(self) -> ServerInfo:
+        raw = json.loads(self._query(SERVER_INFO_SQL))
+        return ServerInfo(
+            database=str(raw["database"]),
+            server_version=str(raw["server_version"]),
+            server_version_num=int(raw["server_version_num"]),
+            size_bytes=int(raw["size"]),
+            encoding=str(raw["encoding"]),
+        )
+
+    def table_row_counts(self) -> dict[str, int]:
+        return _parse_counts(self._query(TABLE_COUNTS_SQL))
+
+
+class AdvisoryLock(_PsqlSession):
+    """A session-level advisory lock in the connection's database, held until exit.
+
+    Raises ``errors.Busy`` at once when another session holds it: waiting would only stack up
+    runs that the CronJob's concurrency policy meant to forbid.
+    """
+
+    def __init__(self, settings: PgSettings, name: str, busy_message: str) -> None:
+        super().__init__(settings)
+        self._name = name
+        self._busy_message = busy_message
+
+    def __enter__(self) -> AdvisoryLock:
+        self._start()
+        key = quote_literal(self._name)
+        if self._query(f"SELECT pg_try_advisory_lock(hashtext({key}))").strip() != "t":
+            self.__exit__(None, None, None)
+            raise errors.Busy(self._busy_message)
+        return self
 
 def _parse_counts(output: str) -> dict[str, int]:
     raw: Any = json.loads(output)

@@ -331,10 +331,17 @@ class S3Store:
                 "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the backup Secret and the key's "
                 "permissions on the bucket."
             )
-        if code == "NoSuchBucket" or (status == 404 and code in ("404", "NotFound", "")):
+        if code == "NoSuchBucket":
             return errors.StorageNotFound(
                 f"bucket {bucket} does not exist at {self.settings.endpoint or 'AWS S3'}: "
                 "create it or fix BACKUP_S3_BUCKET"
+            )
+        if status == 404 and code in ("404", "NotFound", ""):
+            # Every call here is a GET, to which S3 answers a missing bucket with NoSuchBucket; a bare
+            # 404 comes from something else (a console, a filer, a proxy) at that address.
+            return errors.StorageUnreachable(
+                f"{self.settings.endpoint or 'the S3 endpoint'} answered 404 without an S3 error while {doing}: "
+                "it does not look like an S3 API; check BACKUP_S3_ENDPOINT"
             )
         if status >= 500:
             return errors.StorageUnreachable(f"S3 server error while {doing} in bucket {bucket}: {code} {message}")

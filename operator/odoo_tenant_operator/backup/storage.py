@@ -121,7 +121,10 @@ class VolumeStore:
     def list_objects(self) -> list[StoredObject]:
         found: list[StoredObject] = []
         try:
-            backup_dirs = sorted(p for p in self.root.iterdir() if ids.is_backup_id(p.name) and p.is_dir())
+            # A symlink named like a backup is not one: following it, prune would delete elsewhere.
+            backup_dirs = sorted(
+                p for p in self.root.iterdir() if ids.is_backup_id(p.name) and p.is_dir() and not p.is_symlink()
+            )
         except FileNotFoundError as exc:
             raise errors.StorageNotFound(f"backup directory {self.root} does not exist") from exc
         for directory in backup_dirs:
@@ -152,7 +155,7 @@ class VolumeStore:
         try:
             with _translated(f"writing {final}"):
                 out = open(temp, "xb")
-            with out:
+            try:
                 # Only errors of the writes are the volume's; a failing source raises its own.
                 while chunk := source.read(CHUNK_SIZE):
                     with _translated(f"writing {final}"):
@@ -160,6 +163,10 @@ class VolumeStore:
                 with _translated(f"writing {final}"):
                     out.flush()
                     os.fsync(out.fileno())
+            finally:
+                # Closing flushes what is buffered, so it can run out of space too.
+                with _translated(f"writing {final}"):
+                    out.close()
             with _translated(f"writing {final}"):
                 os.replace(temp, final)
                 _fsync_directory(directory)
@@ -184,6 +191,8 @@ class VolumeStore:
 
     def delete_backup(self, backup_id: str, names: Sequence[str]) -> None:
         directory = self._directory(backup_id)
+        if directory.is_symlink():
+            raise errors.BackupError(f"{directory} is a symlink, not a backup directory; not deleting through it")
         ordered = sorted(names, key=lambda n: n != MANIFEST_NAME)
         try:
             for name in ordered:
