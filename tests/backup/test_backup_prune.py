@@ -6,8 +6,8 @@ only thing not real here: the date); prune itself runs as the console script.
 The selection logic has literal-expectation unit tests in test_backup_units;
 here the point is that prune deletes exactly the unkept backups, every object
 of them and nothing else, skips backups under S3 object lock (retention or
-legal hold) and says so, and removes stale incomplete backups but keeps young
-ones.
+legal hold) and says so, removes stale incomplete backups but keeps young
+ones, and aborts multipart uploads a killed backup left unfinished.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from backup_testlib import (
     volume_target,
 )
 
-from odoo_tenant_operator.backup import operations, postgres
+from odoo_tenant_operator.backup import operations, postgres, retention
 from odoo_tenant_operator.backup.s3 import S3Settings, S3Store
 from odoo_tenant_operator.backup.storage import BackupStore, VolumeStore
 
@@ -220,3 +220,33 @@ def test_prune_skips_backups_under_legal_hold(tenant: Tenant, seaweed: SeaweedS3
     assert item["action"] == "skip"
     assert item["reasons"] == ["matched no keep rule", "protected: legal hold on filestore.tar.gz"]
     assert run_tool("verify", held.json["backup_id"], env=env).returncode == 0
+
+
+def test_prune_aborts_uploads_a_killed_backup_left_unfinished(tenant: Tenant, seaweed: SeaweedS3) -> None:
+    small_filestore(tenant)
+    target = s3_target(seaweed, prefix=f"tenants/{tenant.name}")
+    store = S3Store(S3Settings(bucket=target.bucket, prefix=target.prefix, endpoint=seaweed.endpoint,
+                               access_key=S3_ADMIN[0], secret_key=S3_ADMIN[1]))  # fmt: skip
+    backup_at(tenant, store, dt.datetime.now(UTC))
+    client = seaweed.client()
+    key = f"{target.prefix}/{dt.datetime.now(UTC):%Y%m%dT%H%M%SZ}-dead/filestore.tar.gz"
+    upload = client.create_multipart_upload(Bucket=target.bucket, Key=key)["UploadId"]
+    client.upload_part(Bucket=target.bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * (5 << 20))
+
+    def uploads() -> list[str]:
+        return [u["Key"] for u in client.list_multipart_uploads(Bucket=target.bucket, Prefix=target.prefix)
+                .get("Uploads", [])]  # fmt: skip
+
+    def prune(days_later: int, dry_run: bool = False) -> list[str]:
+        lines: list[str] = []
+        later = dt.datetime.now(UTC) + dt.timedelta(days=days_later)
+        operations.run_prune(store, retention.Policy(keep_last=1), dt.timedelta(hours=24), UTC, dry_run,
+                             lines.append, clock=lambda: later)  # fmt: skip
+        return lines
+
+    assert uploads() == [key]
+    assert not any("unfinished upload" in line for line in prune(0)), "a young upload may still be running"
+    assert f"would abort the unfinished upload of {key} (an interrupted backup)" in prune(2, dry_run=True)
+    assert uploads() == [key]
+    assert f"aborted the unfinished upload of {key} (an interrupted backup)" in prune(2)
+    assert uploads() == []

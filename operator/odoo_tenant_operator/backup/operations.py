@@ -608,8 +608,8 @@ def run_prune(
 ) -> PruneResult:
     if policy.empty:
         raise errors.ConfigError(
-            "no retention policy: set at least one of BACKUP_KEEP_LAST, BACKUP_KEEP_DAILY, "
-            "BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY (or the --keep-* flags)"
+            "no retention policy: set at least one of BACKUP_KEEP_LAST, BACKUP_KEEP_HOURLY, BACKUP_KEEP_DAILY, "
+            "BACKUP_KEEP_WEEKLY, BACKUP_KEEP_MONTHLY, BACKUP_KEEP_YEARLY above 0 (or the --keep-* flags)"
         )
     store.check()
     now = clock()
@@ -667,5 +667,7 @@ def run_prune(
                     failures.append(exc)
                     action, reasons = "failed", (*decision.reasons, f"delete failed: {exc.message}")
         items.append(PruneItem(entry.backup_id, entry.status, entry.time, entry.stored_bytes, action, reasons))
+    for key in store.abort_stale_uploads(now - incomplete_max_age, dry_run):
+        log(f"{'would abort' if dry_run else 'aborted'} the unfinished upload of {key} (an interrupted backup)")
     items.sort(key=lambda i: (i.time, i.backup_id), reverse=True)
     return PruneResult(tuple(items), dry_run, tuple(failures))

@@ -246,6 +246,21 @@ class S3Store:
                         f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
                     )
 
+    def abort_stale_uploads(self, started_before: dt.datetime, dry_run: bool) -> list[str]:
+        """Multipart uploads a killed backup left unfinished: invisible, but stored and billed."""
+        stale: list[tuple[str, str]] = []
+        with self._translated("listing unfinished uploads"):
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.settings.bucket, Prefix=self._root()):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] < started_before:
+                        stale.append((str(upload["Key"]), str(upload["UploadId"])))
+        if not dry_run:
+            with self._translated("aborting unfinished uploads"):
+                for key, upload_id in stale:
+                    self._client.abort_multipart_upload(Bucket=self.settings.bucket, Key=key, UploadId=upload_id)
+        return [key for key, _ in stale]
+
     def protection(self, backup_id: str, names: Sequence[str], now: dt.datetime) -> str | None:
         if not self._bucket_has_object_lock():
             return None

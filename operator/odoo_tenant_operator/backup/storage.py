@@ -79,6 +79,10 @@ class BackupStore(Protocol):
         """Why the backup may not be deleted now (object lock, legal hold), or None."""
         ...
 
+    def abort_stale_uploads(self, started_before: dt.datetime, dry_run: bool) -> list[str]:
+        """Discard unfinished writes older than ``started_before`` that no backup lists; what they were."""
+        ...
+
 
 def read_small(store: BackupStore, backup_id: str, name: str, limit: int = 16 << 20) -> bytes:
     """Read a small object (the manifest) whole; refuse anything absurdly large."""
@@ -211,6 +215,9 @@ class VolumeStore:
 
     def protection(self, backup_id: str, names: Sequence[str], now: dt.datetime) -> str | None:
         return None
+
+    def abort_stale_uploads(self, started_before: dt.datetime, dry_run: bool) -> list[str]:
+        return []  # a volume's temp files sit in their backup's directory and go with it
 
     def _directory(self, backup_id: str) -> Path:
         if not ids.is_backup_id(backup_id):
