@@ -84,10 +84,12 @@ def print_report(stdout: str) -> None:
             print("    " + line)
             continue
         for key, value in report.items():
-            if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
                 print(f"    {key}:")
                 for item in value:
                     print("      - " + "  ".join(f"{k}={_plain(v)}" for k, v in item.items()))
+            elif isinstance(value, list):
+                print(f"    {key}: " + ("; ".join(_plain(v) for v in value) or "-"))
             elif isinstance(value, dict):
                 print(f"    {key}: " + "  ".join(f"{k}={_plain(v)}" for k, v in value.items()))
             else:
