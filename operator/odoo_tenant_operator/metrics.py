@@ -27,7 +27,7 @@ CONTROL_VALUES = {
 }
 
 TENANT_COMPLIANT = Gauge(
-    "odoo_tenant_compliant", "1 when every applicable control of the tenant passes, else 0 (Unknown included).", ["tenant"],
+    "odoo_tenant_compliant", "1 when every applicable control of the tenant passes, else 0 (Unknown too).", ["tenant"],
     registry=REGISTRY,
 )  # fmt: skip
 CONTROL_STATUS = Gauge(
