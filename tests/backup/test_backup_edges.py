@@ -20,7 +20,7 @@ import pytest
 from backup_testlib import PG_BIN, TENANT_PASSWORD, TENANT_USER, Tenant, base_env, run_tool, volume_target
 
 from odoo_tenant_operator.backup import errors
-from odoo_tenant_operator.backup.ids import scratch_database_name
+from odoo_tenant_operator.backup.ids import scratch_database_name, scratch_directory_prefix
 
 
 def test_hard_linked_attachments_restore_as_regular_files(tenant: Tenant, tmp_path: Path) -> None:
@@ -52,11 +52,15 @@ def held_restore_lock(tenant: Tenant) -> Iterator[None]:
     session.wait(timeout=10)
 
 
+@pytest.mark.parametrize("connect_to", ["tenant", "postgres"])
 def test_a_second_restore_test_of_the_same_database_does_not_start(
-    tenant: Tenant, tmp_path: Path, held_restore_lock: None
+    tenant: Tenant, tmp_path: Path, held_restore_lock: None, connect_to: str
 ) -> None:
     env = {**tenant.env(), **volume_target(tmp_path / "backups").env}
     assert run_tool("backup", env=env).returncode == 0
+    # Advisory locks belong to a database: the lock must be met whatever database PGDATABASE names.
+    if connect_to == "postgres":
+        env["PGDATABASE"] = "postgres"
     run = run_tool("restore-test", env=env)
     assert run.returncode == errors.ExitCode.BUSY == 13, run
     assert f"another restore test of database {tenant.database} is running" in run.stderr
@@ -71,18 +75,26 @@ def test_leftovers_of_a_killed_restore_test_are_removed(tenant: Tenant, tmp_path
     # What kill -9 of a restore test of an older backup leaves: its scratch database and directory.
     stale_db = scratch_database_name(tenant.database, "20200101T000000Z-dead")
     tenant.pg.psql(f'CREATE DATABASE "{stale_db}" OWNER {TENANT_USER}')
-    stale_dir = scratch / f"restoretest-{tenant.database}-20200101T000000Z-dead-x1y2"
+    stale_dir = scratch / (scratch_directory_prefix(tenant.database, "20200101T000000Z-dead") + "x1y2")
     (stale_dir / "aa").mkdir(parents=True)
     (stale_dir / "aa" / "attachment").write_bytes(b"x" * 1000)
-    other_tenant_dir = scratch / "restoretest-othertenant-20200101T000000Z-beef-x1y2"
+    other_tenant_dir = scratch / (scratch_directory_prefix("othertenant", "20200101T000000Z-beef") + "x1y2")
     other_tenant_dir.mkdir()
+    # Databases that only look like scratch copies: a user's, and another tenant's real scratch copy.
+    lookalike = f"{tenant.database}_restoretest_archive"
+    others = scratch_database_name(tenant.database + "_eu", "20200101T000000Z-beef")
+    for name in (lookalike, others):
+        tenant.pg.psql(f'CREATE DATABASE "{name}" OWNER {TENANT_USER}')
 
     run = run_tool("restore-test", env={**env, "RESTORE_SCRATCH_DIR": str(scratch)})
     assert run.returncode == 0, run
     assert f"dropping the scratch database {stale_db} left by an interrupted restore test" in run.stderr
-    assert tenant.pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%restoretest%'") == "0"
+    remaining = tenant.pg.psql("SELECT datname FROM pg_database WHERE datname LIKE '%restoretest%'").splitlines()
+    assert sorted(remaining) == sorted([lookalike, others])
     assert not stale_dir.exists()
     assert other_tenant_dir.exists(), "another database's scratch directory is not this run's to remove"
+    for name in (lookalike, others):
+        tenant.pg.psql(f'DROP DATABASE "{name}"')
 
 
 def test_prune_never_follows_a_symlink_out_of_the_backup_directory(tenant: Tenant, tmp_path: Path) -> None:

@@ -233,9 +233,13 @@ def test_prune_aborts_uploads_a_killed_backup_left_unfinished(tenant: Tenant, se
     upload = client.create_multipart_upload(Bucket=target.bucket, Key=key)["UploadId"]
     client.upload_part(Bucket=target.bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * (5 << 20))
 
+    # Not a backup's key: someone else's upload under the same prefix is never touched.
+    foreign = f"{target.prefix}/exports/report.csv"
+    client.create_multipart_upload(Bucket=target.bucket, Key=foreign)
+
     def uploads() -> list[str]:
         return [u["Key"] for u in client.list_multipart_uploads(Bucket=target.bucket, Prefix=target.prefix)
-                .get("Uploads", [])]  # fmt: skip
+                .get("Uploads", []) if u["Key"] != foreign]  # fmt: skip
 
     def prune(days_later: int, dry_run: bool = False) -> list[str]:
         lines: list[str] = []
@@ -250,3 +254,5 @@ def test_prune_aborts_uploads_a_killed_backup_left_unfinished(tenant: Tenant, se
     assert uploads() == [key]
     assert f"aborted the unfinished upload of {key} (an interrupted backup)" in prune(2)
     assert uploads() == []
+    assert [u["Key"] for u in client.list_multipart_uploads(Bucket=target.bucket, Prefix=target.prefix)
+            .get("Uploads", [])] == [foreign]  # fmt: skip

@@ -68,10 +68,37 @@ def test_new_backup_id_rejects_naive_time_and_bad_suffix() -> None:
 @pytest.mark.parametrize("database", ["odoo", "Tenant-DB", "x" * 80, "é" * 40])
 def test_scratch_database_name(database: str) -> None:
     name = ids.scratch_database_name(database, "20260131T235959Z-00ff")
-    assert name.endswith("_restoretest_20260131t235959z_00ff")
+    assert name.endswith(f"_restoretest_{ids.database_tag(database)}_20260131t235959z_00ff")
     assert len(name.encode()) <= 63
     assert name != database
     assert ids.scratch_database_name(database, "20260131T235959Z-00fe") != name
+    assert ids.is_scratch_database_of(name, database)
+
+
+LONG_EAST, LONG_WEST = "acme_corporation_production_eu_east", "acme_corporation_production_eu_west"
+
+
+@pytest.mark.parametrize(
+    ("name", "database"),
+    [
+        # A user's database that merely looks like a scratch name, and the tenant database itself.
+        ("shop_restoretest_archive", "shop"),
+        ("shop_restoretest_prod", "shop_restoretest_prod"),
+        # Another database's scratch copies, where names truncate or lowercase alike.
+        (ids.scratch_database_name(LONG_EAST, "20260131T235959Z-00ff"), LONG_WEST),
+        (ids.scratch_database_name("Shop", "20260131T235959Z-00ff"), "shop"),
+        (ids.scratch_database_name("shop_restoretest_staging", "20260131T235959Z-00ff"), "shop_restoretest_prod"),
+    ],
+)
+def test_only_this_databases_scratch_copies_count_as_stale(name: str, database: str) -> None:
+    assert not ids.is_scratch_database_of(name, database)
+
+
+def test_scratch_directories_are_told_apart_by_database() -> None:
+    mine = ids.scratch_directory_prefix("shop-eu", "20260131T235959Z-00ff") + "k2j4"
+    assert ids.is_scratch_directory_of(mine, "shop-eu")
+    assert not ids.is_scratch_directory_of(mine, "shop_eu")
+    assert not ids.is_scratch_directory_of("restoretest-shop-eu-notes", "shop")
 
 
 def test_time_format_round_trip() -> None:

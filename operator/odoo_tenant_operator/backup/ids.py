@@ -10,6 +10,7 @@ root that does not parse as an id is not ours and is never listed or deleted.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 
 _ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-f]{4,16})$")
@@ -57,16 +58,44 @@ def parse_time(value: str) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
+def database_tag(database: str) -> str:
+    """8 hex digits of the database name's sha256: tells apart databases whose names lowercase or
+    truncate alike (``Shop`` and ``shop``, two long names sharing 40 characters)."""
+    return hashlib.sha256(database.encode()).hexdigest()[:8]
+
+
 def scratch_database_name(database: str, backup_id: str) -> str:
-    """The scratch database a restore test of ``backup_id`` uses: ``<db>_restoretest_<id>``.
+    """The scratch database a restore test of ``backup_id`` uses: ``<db>_restoretest_<tag>_<id>``.
 
     Lowercase (an unquoted-looking name is friendlier in psql) and cut to PostgreSQL's
-    identifier limit by shortening the database part, never the id part, so two
-    backups never share a scratch name and the name never equals ``database``.
+    identifier limit by shortening the database part, never the tag or id, so two backups
+    or two databases never share a scratch name and the name never equals ``database``.
     """
-    tail = "_restoretest_" + backup_id.lower().replace("-", "_")
+    tail = f"_restoretest_{database_tag(database)}_" + backup_id.lower().replace("-", "_")
     head = database.lower()
     room = _PG_MAX_IDENTIFIER - len(tail.encode())
     while len(head.encode()) > room:
         head = head[:-1]
     return head + tail
+
+
+_SCRATCH_DB_RE = re.compile(r".*_restoretest_[0-9a-f]{8}_(\d{8})t(\d{6})z_([0-9a-f]{4,16})")
+
+
+def is_scratch_database_of(name: str, database: str) -> bool:
+    """Whether ``name`` is exactly what a restore test of some backup of ``database`` creates."""
+    match = _SCRATCH_DB_RE.fullmatch(name)
+    if match is None or name == database:
+        return False
+    backup_id = f"{match.group(1)}T{match.group(2)}Z-{match.group(3)}"
+    return is_backup_id(backup_id) and scratch_database_name(database, backup_id) == name
+
+
+def scratch_directory_prefix(database: str, backup_id: str) -> str:
+    return f"restoretest-{database_tag(database)}-{backup_id}-"
+
+
+def is_scratch_directory_of(name: str, database: str) -> bool:
+    """Whether ``name`` is a directory a restore test of some backup of ``database`` created."""
+    match = re.fullmatch(rf"restoretest-{database_tag(database)}-(\d{{8}}T\d{{6}}Z-[0-9a-f]{{4,16}})-[^/]+", name)
+    return match is not None and is_backup_id(match.group(1))

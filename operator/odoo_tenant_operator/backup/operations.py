@@ -392,33 +392,33 @@ def run_restore_test(
         raise errors.ConfigError(f"RESTORE_SCRATCH_DIR {scratch_parent} does not exist")
     # One restore test per database at a time: two would drop each other's scratch copies and report
     # the wreckage as a broken backup. Holding the lock, anything left by a killed run is stale.
+    # Advisory locks belong to the database a session is connected to: always take it in the backed-up
+    # database itself, whatever PGDATABASE says, so every run of it meets the same lock.
     lock = postgres.AdvisoryLock(
-        admin,
+        dataclasses.replace(pg, database=manifest.database.name),
         f"odoo-tenant-backup restore-test {manifest.database.name}",
         f"another restore test of database {manifest.database.name} is running on {admin.describe()}; "
         "not starting a second one (the CronJob's concurrencyPolicy Forbid keeps scheduled runs apart, "
         "a manual Job does not)",
     )
     with lock:
-        _remove_stale_scratch(admin, scratch_db, manifest.database.name, scratch_parent, log)
+        _remove_stale_scratch(admin, manifest.database.name, scratch_parent, log)
         return _restore_test_locked(store, admin, entry, manifest, scratch_db, scratch_parent, rto_seconds, log, t0)
 
 
-def _scratch_dir_prefix(database: str) -> str:
-    return "restoretest-" + "".join(c if c.isalnum() else "_" for c in database) + "-"
+def _remove_stale_scratch(admin: postgres.PgSettings, database: str, scratch_parent: Path | None, log: Log) -> None:
+    """Drop the scratch databases and directories that killed restore tests of ``database`` left.
 
-
-def _remove_stale_scratch(
-    admin: postgres.PgSettings, scratch_db: str, database: str, scratch_parent: Path | None, log: Log
-) -> None:
-    """Drop scratch databases and directories that earlier restore tests of this database left behind."""
-    prefix = scratch_db[: scratch_db.index("_restoretest_") + len("_restoretest_")]
-    stale = postgres.run_sql(
+    Only names this tool makes for exactly this database (its tag and a backup id) are touched.
+    """
+    candidates = postgres.run_sql(
         admin,
-        f"SELECT datname FROM pg_database WHERE left(datname, {len(prefix)}) = {postgres.quote_literal(prefix)}",
+        "SELECT datname FROM pg_database WHERE position('_restoretest_' in datname) > 0",
         what="listing stale scratch databases",
     )
-    for name in filter(None, stale.splitlines()):
+    for name in candidates.splitlines():
+        if not ids.is_scratch_database_of(name, database):
+            continue
         log(f"dropping the scratch database {name} left by an interrupted restore test")
         try:
             postgres.run_sql(
@@ -428,8 +428,8 @@ def _remove_stale_scratch(
             # Not ours to drop (another owner): it costs space, not correctness; this run uses its own name.
             log(f"warning: could not drop {name}: {exc.message}")
     parent = scratch_parent or Path(tempfile.gettempdir())
-    for directory in parent.glob(_scratch_dir_prefix(database) + "*"):
-        if directory.is_dir() and not directory.is_symlink():
+    for directory in parent.iterdir():
+        if ids.is_scratch_directory_of(directory.name, database) and not directory.is_symlink() and directory.is_dir():
             log(f"removing the scratch directory {directory} left by an interrupted restore test")
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -454,7 +454,7 @@ def _restore_test_locked(
         what="creating the scratch database",
     )
     try:
-        prefix = _scratch_dir_prefix(manifest.database.name) + entry.backup_id + "-"
+        prefix = ids.scratch_directory_prefix(manifest.database.name, entry.backup_id)
         scratch_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch_parent))
     except OSError as exc:
         postgres.run_sql(admin, f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)", what="dropping the scratch database")

@@ -240,7 +240,12 @@ class _PsqlSession:
         )
         # A cluster-wide idle or statement timeout would otherwise end the session (and with it
         # the snapshot or lock it holds) during a long dump or restore.
-        self._query("SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0")
+        # idle_session_timeout (PostgreSQL 14+) would end a lock session that waits idle for the restore.
+        self._query(
+            "SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; "
+            "SELECT set_config('idle_session_timeout', '0', false) "
+            "WHERE current_setting('server_version_num')::int >= 140000"
+        )
 
 
     def _query(self, sql: str) -> str:

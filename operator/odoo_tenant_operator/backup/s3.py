@@ -253,6 +253,10 @@ class S3Store:
             paginator = self._client.get_paginator("list_multipart_uploads")
             for page in paginator.paginate(Bucket=self.settings.bucket, Prefix=self._root()):
                 for upload in page.get("Uploads", []):
+                    backup_id, _, name = str(upload["Key"])[len(self._root()) :].partition("/")
+                    # Only the tool's own keys, as everywhere: other uploads under the prefix are not ours.
+                    if not ids.is_backup_id(backup_id) or not name or "/" in name:
+                        continue
                     if upload["Initiated"] < started_before:
                         stale.append((str(upload["Key"]), str(upload["UploadId"])))
         if not dry_run:
