@@ -189,13 +189,20 @@ def _remember_valid_spec(cluster: Cluster, body: Manifest) -> None:
 
 
 def _last_valid_spec(body: Manifest) -> api.OdooTenantSpec | None:
+    """The annotation's spec, if it still validates and names the namespace the spec does.
+
+    Anyone who may edit the tenant may edit the annotation, so it passes the model's checks like a
+    spec; and it never moves the tenant: the namespace is the one thing an update cannot change.
+    """
     text = (body["metadata"].get("annotations") or {}).get(LAST_VALID_SPEC_ANNOTATION)
     if not text:
         return None
     try:
-        return validate_spec({"spec": json.loads(text)})
+        spec = validate_spec({"spec": json.loads(text)})
     except (ValueError, ValidationError):
         return None  # edited by hand into something unusable: as if there were none
+    declared = ((body.get("spec") or {}).get("isolation") or {}).get("namespace")
+    return spec if spec.isolation.namespace == declared else None
 
 
 def enforced_spec(body: Manifest) -> tuple[api.OdooTenantSpec | None, ValidationError | None]:
@@ -470,7 +477,7 @@ def _write_status(cluster: Cluster, body: Manifest, new: dict[str, Any]) -> None
     previous = body.get("status") or {}
     # A merge patch keeps keys it does not mention: clear what no longer applies (lastBackup
     # after spec.backup is removed, namespace during a conflict).
-    gone = {key: None for key, value in previous.items() if key not in new and value is not None}
+    gone = {key: None for key, value in previous.items() if new.get(key) is None and value is not None}
     new = {key: value for key, value in new.items() if value is not None}
     if gone or judge.status_changed(previous, new):
         cluster.patch_tenant_status(body["metadata"]["name"], {**new, **gone})
@@ -510,23 +517,29 @@ def _invalid_message(error: ValidationError) -> str:
 
 
 def _publish_invalid_spec(cluster: Cluster, body: Manifest, error: ValidationError) -> None:
-    """A spec the operator cannot read and no earlier valid one: say so, keep the last verdicts."""
+    """A spec the operator cannot read and no earlier valid one: say so; nothing can be judged."""
     name = body["metadata"]["name"]
     message = _invalid_message(error)
     metrics.RECONCILE_ERRORS.labels(reason="InvalidSpec").inc()
     log.error("invalid spec", tenant=name, error=message)
     generation = body["metadata"].get("generation", 0)
     previous = body.get("status") or {}
+    # Nothing is enforced and there is nothing to judge against: every control is Unknown, in
+    # status and in metrics alike, rather than an old Pass nobody is keeping true.
+    verdicts = [
+        judge.Verdict(cid, family, api.ControlStatus.Unknown, "InvalidSpec",
+                      "cannot be judged: the spec is refused and no earlier valid spec is known")
+        for cid, family in CONTROLS
+    ]  # fmt: skip
     new = judge.build_status(
         previous,
-        [],
+        verdicts,
         [judge.Problem("InvalidSpec", message)],
         generation=generation,
         namespace=previous.get("namespace"),
         now=datetime.now(UTC),
     )
-    # The controls were last judged against a spec that is still what the children carry.
-    new["controls"], new["score"] = previous.get("controls") or [], previous.get("score")
+    metrics.record_verdicts(name, verdicts, new["score"])
     try:
         if judge.status_changed(body.get("status") or {}, new):
             cluster.patch_tenant_status(name, new)
@@ -543,12 +556,24 @@ def release_tenant(cluster: Cluster, body: Manifest) -> None:
     nothing is done here and the garbage collector removes the namespace and its contents.
     """
     name = body["metadata"]["name"]
-    # Release what was enforced: with a refused spec, the last valid one's deletion policy counts.
     spec, error = enforced_spec(body)
     if spec is None:
-        log.error("cannot read spec on deletion; children keep their owner references", tenant=name)
+        if not (body.get("status") or {}).get("namespace"):
+            log.info("nothing to release: the tenant never held a namespace", tenant=name)
+            return
+        message = (
+            "cannot release the namespace: the spec is refused and no earlier valid spec is known; fix the "
+            "spec to let the deletion finish (the namespace keeps its owner reference until then)"
+        )
+        log.error("deletion blocked", tenant=name, error=message)
+        _post_event_quietly(cluster, body, "Warning", "DeletionBlocked", message)
         assert error is not None
         raise error
+    # A refused spec and the last valid one may disagree on the policy: anything but Delete in
+    # both keeps the data.
+    declared = (body.get("spec") or {}).get("deletionPolicy", api.DeletionPolicy.Retain)
+    if declared != api.DeletionPolicy.Delete:
+        spec = spec.model_copy(update={"deletionPolicy": api.DeletionPolicy.Retain})
     if NAMESPACE_TENANTS.get(spec.isolation.namespace) == name:
         del NAMESPACE_TENANTS[spec.isolation.namespace]  # a tenant that lost a conflict must not unmap the winner
     if spec.deletionPolicy == api.DeletionPolicy.Delete:

@@ -59,3 +59,36 @@ def test_last_valid_spec_stays_enforced_across_a_restart(cluster, operator) -> N
     wait_ready(cluster, name)
     assert cluster.get("batch/v1", "CronJob", "odoo-backup", ns)["spec"]["schedule"] == "0 1-5 * * *"
     delete_tenant(name)
+
+
+def test_a_spec_refused_from_the_start_is_unknown_and_deletes_cleanly(cluster, operator) -> None:
+    name = unique("badnew")
+    ns = f"odoo-{name}"
+    assert apply(tenant_manifest(name, ns, backup=backup_spec(schedule="0 5-1 * * *"))).returncode == 0
+    tenant = wait_for("the spec to be refused", lambda: refused(cluster, name))
+    # Nothing enforced, so nothing judged: Unknown everywhere, in status and in metrics.
+    assert {c["status"] for c in tenant["status"]["controls"]} == {"Unknown"}
+    assert operator.sample("odoo_tenant_control_status", tenant=name, control="ISO-NETPOL-DENY") == -1
+    assert operator.sample("odoo_tenant_compliant", tenant=name) == 0
+    assert cluster.get("v1", "Namespace", ns) is None
+    # It never held anything, so its deletion has nothing to release and must not hang.
+    result = kubectl("delete", "odootenant", name, "--wait=true", "--timeout=30s", check=False)
+    assert result.returncode == 0, result.stderr
+    assert operator.sample("odoo_tenant_compliant", tenant=name) is None
+
+
+def test_retain_in_a_refused_update_keeps_the_data(cluster, operator) -> None:
+    name = unique("keepit")
+    ns = f"odoo-{name}"
+    assert apply(tenant_manifest(name, ns, deletionPolicy="Delete")).returncode == 0
+    wait_ready(cluster, name)
+    kubectl("create", "configmap", "precious", "-n", ns, "--from-literal=orders=42")
+    # Retain, declared in the same update as something the operator refuses.
+    update = tenant_manifest(name, ns, deletionPolicy="Retain", backup=backup_spec(schedule="0 5-1 * * *"))
+    assert apply(update).returncode == 0
+    wait_for("the update to be refused", lambda: refused(cluster, name))
+    delete_tenant(name)
+    kept = cluster.get("v1", "Namespace", ns)
+    assert kept is not None and kept["metadata"]["labels"]["hosting.odoo-operator.io/orphaned"] == "true"
+    assert cluster.get("v1", "ConfigMap", "precious", ns) is not None
+    kubectl("delete", "namespace", ns, "--wait=false")

@@ -127,3 +127,23 @@ def test_pure_layers_do_no_io() -> None:
                 n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Import)
             }, f"{path.name} imports the Kubernetes client"
             assert "import kopf" not in text and "from kopf" not in text, f"{path.name} imports kopf"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"isolation": {"namespace": "kube-public"}}, "is a system namespace"),
+        ({"isolation": {"namespace": "default"}}, "is a system namespace"),
+        ({"access": {"adminGroups": ["system:authenticated"]}}, "never tenant admins"),
+        ({"isolation": {"namespace": "odoo-a", "networkPolicy": {"egress": [{"name": "all", "cidr": "0.0.0.0/0"}]}}},
+         "whole address space"),
+        ({"isolation": {"namespace": "odoo-a", "networkPolicy": {"postgres": {"cidr": "10.0.0.1/24", "port": 5432}}}},
+         "without host bits"),
+        ({"tier": "dedicated"}, "isolation.nodePool is required for tier dedicated"),
+    ],
+)  # fmt: skip
+def test_model_keeps_the_crds_guardrails(change: dict, message: str) -> None:
+    # What reaches the operator without the API server's CEL rules (the last-valid-spec annotation).
+    body = {"tier": "shared", "isolation": {"namespace": "odoo-a"}, **change}
+    with pytest.raises(ValidationError, match=message):
+        OdooTenantSpec.model_validate(body)

@@ -8,13 +8,14 @@ enforces at `kubectl apply` time live next to the field they guard, under `cel(.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GROUP = "hosting.odoo-operator.io"
 VERSION = "v1alpha1"
@@ -71,6 +72,19 @@ _OBJECT_DEFAULT: dict[str, Any] = {"default": {}}
 
 def is_quantity(value: str) -> bool:
     return bool(_QUANTITY.match(value))
+
+
+def _network(value: str | None) -> str | None:
+    """CIDR_RULE and NOT_EVERYWHERE_RULE, for what reaches the operator without the CRD."""
+    if value is None:
+        return None
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a CIDR block without host bits") from error
+    if network.prefixlen == 0:
+        raise ValueError(f"{value!r} is the whole address space")
+    return value
 
 
 def _cron_field(value: str) -> str:
@@ -232,6 +246,11 @@ class DataService(_Model):
     )
     port: int = Field(description="TCP port of the service.", ge=1, le=65535)
 
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        return _network(value)
+
     @field_validator("podLabels")
     @classmethod
     def _labels(cls, value: dict[str, str] | None) -> dict[str, str] | None:
@@ -260,6 +279,11 @@ class EgressRule(_Model):
         description="Destination TCP ports (default 443); at least one, since none would mean every port.",
         json_schema_extra=_schema(minItems=1, maxItems=16, **{"x-kubernetes-list-type": "set"}),
     )
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        return _network(value) or value
 
 
 class NetworkPolicySpec(_Model):
@@ -381,6 +405,17 @@ class Isolation(_Model):
         ),
     )
 
+    # The CRD's CEL rules guard kubectl; these guard what reaches the operator another way (the
+    # last-valid-spec annotation), so no path enforces a namespace the CRD would refuse.
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not re.match(DNS_LABEL, value) or len(value) > 63:
+            raise ValueError(f"{value!r} is not a DNS label")
+        if value == "default" or value.startswith("kube-"):
+            raise ValueError(f"{value!r} is a system namespace")
+        return value
+
 
 class Access(_Model):
     """Who administers the tenant. They get a role that cannot weaken the tenant's controls."""
@@ -406,6 +441,14 @@ class Access(_Model):
             **{"x-kubernetes-list-type": "set"},
         ),
     )
+
+    @field_validator("adminUsers", "adminGroups")
+    @classmethod
+    def _not_system(cls, value: list[str]) -> list[str]:
+        for subject in value:
+            if subject.startswith("system:"):
+                raise ValueError(f"{subject!r}: system: users and groups are never tenant admins")
+        return value
 
 
 DEFAULT_BACKUP_IMAGE = "ghcr.io/odoo-tenant-operator/odoo-tenant-operator:0.1.0"
@@ -454,6 +497,11 @@ class S3Target(_Model):
         json_schema_extra=_schema(CIDR_RULE, NOT_EVERYWHERE_RULE, maxLength=64),
     )
     port: int = Field(443, description="TCP port of the endpoint.", ge=1, le=65535)
+
+    @field_validator("egressCIDR")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        return _network(value) or value
 
 
 class VolumeTarget(_Model):
@@ -580,6 +628,12 @@ class OdooTenantSpec(_Model):
         description="Retain (default): deleting the tenant orphans its namespace and data. "
         "Delete: the namespace and everything in it are garbage-collected.",
     )
+
+    @model_validator(mode="after")
+    def _node_pool_for_dedicated(self) -> OdooTenantSpec:
+        if (self.tier == Tier.dedicated) != (self.isolation.nodePool is not None):
+            raise ValueError(SPEC_RULES[0]["message"])
+        return self
 
 
 SPEC_RULES = [
