@@ -6,6 +6,8 @@ by hand. The first tenant must be untouched (same resourceVersions, still Ready)
 
 from __future__ import annotations
 
+import json
+
 from conftest import apply, condition, delete_tenant, events_for, kubectl, tenant_manifest, unique, wait_for, wait_ready
 from test_idempotence import snapshot
 
@@ -75,3 +77,26 @@ def test_unmanaged_namespace_is_refused_until_adopted(cluster, operator) -> None
     assert not [e["message"] for e in events_for(name) if e["reason"] == "DriftRepaired"]
     assert operator.sample("odoo_tenant_drift_repairs_total", tenant=name) is None
     delete_tenant(name)
+
+
+def test_a_tenant_that_lost_its_namespace_may_move(cluster, operator) -> None:
+    first, second = unique("loser"), unique("taker")
+    ns = f"odoo-{first}"
+    assert apply(tenant_manifest(first, ns, deletionPolicy="Delete")).returncode == 0
+    wait_ready(cluster, first)
+    assert apply(tenant_manifest(second, ns, deletionPolicy="Delete")).returncode == 0
+    wait_for("the conflict", lambda: failed_with(cluster, second, "NamespaceConflict"))
+
+    # An administrator hands the namespace over: no owner, labelled for the other tenant.
+    kubectl("patch", "namespace", ns, "--type=merge", "-p",
+            json.dumps({"metadata": {"ownerReferences": None,
+                                     "labels": {"hosting.odoo-operator.io/tenant": second}}}))  # fmt: skip
+    assert wait_ready(cluster, second)["status"]["namespace"] == ns
+    loser = wait_for("the first tenant's conflict", lambda: failed_with(cluster, first, "NamespaceConflict"))
+    assert "namespace" not in loser["status"], "a tenant that holds nothing must not claim a namespace"
+    # So the advice of its message can be followed.
+    moved = f"odoo-{first}-new"
+    assert apply(tenant_manifest(first, moved, deletionPolicy="Delete")).returncode == 0
+    assert wait_ready(cluster, first)["status"]["namespace"] == moved
+    delete_tenant(first)
+    delete_tenant(second)
