@@ -74,10 +74,8 @@ def is_quantity(value: str) -> bool:
     return bool(_QUANTITY.match(value))
 
 
-def _network(value: str | None) -> str | None:
+def _network(value: str) -> str:
     """CIDR_RULE and NOT_EVERYWHERE_RULE, for what reaches the operator without the CRD."""
-    if value is None:
-        return None
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError as error:
@@ -249,7 +247,7 @@ class DataService(_Model):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str | None) -> str | None:
-        return _network(value)
+        return None if value is None else _network(value)
 
     @field_validator("podLabels")
     @classmethod
@@ -283,7 +281,7 @@ class EgressRule(_Model):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        return _network(value) or value
+        return _network(value)
 
 
 class NetworkPolicySpec(_Model):
@@ -501,7 +499,7 @@ class S3Target(_Model):
     @field_validator("egressCIDR")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        return _network(value) or value
+        return _network(value)
 
 
 class VolumeTarget(_Model):

@@ -13,7 +13,8 @@ import datetime as dt
 import hashlib
 import re
 
-_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)-([0-9a-f]{4,16})$")
+_ID_TIME, _ID_SUFFIX = r"\d{8}T\d{6}Z", r"[0-9a-f]{4,16}"
+_ID_RE = re.compile(rf"^({_ID_TIME})-({_ID_SUFFIX})$")
 _ID_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 # PostgreSQL truncates identifiers at 63 bytes (NAMEDATALEN - 1).
 _PG_MAX_IDENTIFIER = 63
@@ -97,5 +98,5 @@ def scratch_directory_prefix(database: str, backup_id: str) -> str:
 
 def is_scratch_directory_of(name: str, database: str) -> bool:
     """Whether ``name`` is a directory a restore test of some backup of ``database`` created."""
-    match = re.fullmatch(rf"restoretest-{database_tag(database)}-(\d{{8}}T\d{{6}}Z-[0-9a-f]{{4,16}})-[^/]+", name)
+    match = re.fullmatch(rf"restoretest-{database_tag(database)}-({_ID_TIME}-{_ID_SUFFIX})-[^/]+", name)
     return match is not None and is_backup_id(match.group(1))
